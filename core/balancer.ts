@@ -1,0 +1,199 @@
+/**
+ * The balancer: owns the listeners, the serving generation, the live node registry and
+ * the open connections. `createBalancer(config)` is the programmatic entry point.
+ */
+import type { Socket } from 'node:net';
+import { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.ts';
+import type { BalancerNode, Cluster } from './cluster.ts';
+import { NodeRegistry } from './cluster.ts';
+import { validateConfig } from './config-validate.ts';
+import { describeError, ErrorCodes, pbError } from './errors.ts';
+import { Connection, type ConnectionTracker } from './forward.ts';
+import { buildGeneration, type Generation } from './generation.ts';
+import type { ListeningAddress } from './hooks.ts';
+import { ListenerSet } from './listener.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { BUILTIN_PLUGINS } from '../plugins/builtin.ts';
+import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
+
+export interface BalancerOptions {
+  /** Where log lines go; a pino logger on stderr at `config.log.level` by default. */
+  logger?: Logger;
+  /** The config file `config` came from: relative paths are resolved against its folder. */
+  source?: string;
+  /** Plugins loaded before the config's own; the built-in set by default. */
+  builtins?: readonly PluginEntry[];
+  /** Makes the runner that executes algorithm modules (one per generation). */
+  createRunner?: () => AlgorithmRunner;
+}
+
+/** Live figures of one open connection. */
+export interface ConnectionInfo {
+  id: number;
+  client: string;
+  node: string | undefined;
+  /** Bytes sitting in the balancer's own buffers for it, both directions. */
+  bufferedBytes: number;
+}
+
+export class Balancer {
+  readonly logger: Logger;
+  private config: ResolvedConfig;
+  private readonly source: string | undefined;
+  private readonly builtins: readonly PluginEntry[];
+  private readonly createRunner: () => AlgorithmRunner;
+  private readonly nodes = new NodeRegistry();
+  private readonly listeners: ListenerSet;
+  private readonly open = new Set<Connection>();
+  private readonly tracker: ConnectionTracker = { add: (c) => this.open.add(c), delete: (c) => this.open.delete(c) };
+  private gen: Generation | undefined;
+  private generations = 0;
+  private stopping: Promise<void> | undefined;
+
+  constructor(config: ResolvedConfig, options: BalancerOptions = {}) {
+    this.config = config;
+    this.source = options.source;
+    this.logger = options.logger ?? createLogger(config.log.level);
+    this.builtins = options.builtins ?? BUILTIN_PLUGINS;
+    this.createRunner = options.createRunner ?? createInProcessRunner;
+    this.listeners = new ListenerSet(this.logger);
+  }
+
+  /** Build the first generation and open every listener. */
+  async start(): Promise<ListeningAddress[]> {
+    if (this.gen) throw pbError(ErrorCodes.NOT_RUNNING, 'the balancer is already started');
+    this.gen = await this.build(this.config);
+    try {
+      await this.listeners.open(this.config.listeners, this.onConnection);
+    } catch (err) {
+      await this.shutdownGeneration(this.gen);
+      this.gen = undefined;
+      throw err;
+    }
+    const addresses = this.listeners.addresses();
+    this.gen.hooks.listening.call(addresses);
+    return addresses;
+  }
+
+  /** Build (and discard) a generation without listening: loads every plugin and algorithm. */
+  async validate(): Promise<void> {
+    await this.shutdownGeneration(await this.build(this.config));
+  }
+
+  /** The serving generation. */
+  get generation(): Generation {
+    if (!this.gen) throw pbError(ErrorCodes.NOT_RUNNING, 'the balancer is not started');
+    return this.gen;
+  }
+
+  addresses(): ListeningAddress[] {
+    return this.listeners.addresses();
+  }
+
+  clusters(): Cluster[] {
+    return [...this.generation.clusters.values()];
+  }
+
+  /** A node by `cluster/id`. */
+  node(key: string): BalancerNode | undefined {
+    const slash = key.indexOf('/');
+    return this.generation.clusters.get(key.slice(0, slash))?.node(key.slice(slash + 1));
+  }
+
+  connections(): ConnectionInfo[] {
+    return [...this.open].map((c) => ({
+      id: c.ctx.id,
+      client: `${c.ctx.client.address}:${c.ctx.client.port}`,
+      node: c.ctx.node?.key,
+      bufferedBytes: c.bufferedBytes,
+    }));
+  }
+
+  /**
+   * Set a node's state for the next connection. Red closes the node's open connections
+   * at once; yellow and green leave them alone.
+   */
+  setNodeState(key: string, state: NodeState): void {
+    const node = this.node(key);
+    if (!node) throw pbError(ErrorCodes.NOT_RUNNING, `no node ${key}`);
+    const previous = node.state;
+    if (previous === state) return;
+    node.state = state;
+    this.generation.hooks.nodeStateChanged.call(node, state, previous);
+    if (state === 'red') {
+      for (const conn of this.open) if (conn.ctx.node === node) conn.kill(`node ${key} set to red`);
+    }
+  }
+
+  /**
+   * Build a generation from `config` beside the serving one and swap it in. A failure
+   * leaves the serving generation untouched and is thrown. Open connections keep theirs.
+   */
+  async reload(raw: Config): Promise<void> {
+    const config = validateConfig(raw, this.source);
+    const previous = this.generation;
+    const next = await this.build(config);
+    this.gen = next;
+    this.config = config;
+    this.nodes.prune(new Set([...next.clusters.values()].flatMap((c) => c.nodes.map((n) => n.key))));
+    next.hooks.configChanged.call(config, previous.config);
+    await this.shutdownGeneration(previous);
+  }
+
+  /**
+   * Stop accepting, let open connections finish for up to `drainTimeout` ms (the config's
+   * `drainTimeout` by default), close what is left, then run the shutdown hooks.
+   */
+  stop(drainTimeout = this.config.drainTimeout): Promise<void> {
+    this.stopping ??= this.drainAndStop(drainTimeout);
+    return this.stopping;
+  }
+
+  private async drainAndStop(drainTimeout: number): Promise<void> {
+    await this.listeners.close();
+    if (this.open.size > 0) {
+      this.logger.info({ open: this.open.size, drainTimeout }, 'draining open connections');
+      const deadline = Date.now() + drainTimeout;
+      while (this.open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const conn of this.open) conn.kill('balancer shutting down');
+      while (this.open.size > 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    if (this.gen) await this.shutdownGeneration(this.gen);
+  }
+
+  private async build(config: ResolvedConfig): Promise<Generation> {
+    return buildGeneration({
+      id: ++this.generations,
+      config,
+      builtins: this.builtins,
+      nodes: this.nodes,
+      logger: this.logger,
+      runner: this.createRunner(),
+    });
+  }
+
+  private async shutdownGeneration(gen: Generation): Promise<void> {
+    try {
+      await gen.hooks.shutdown.promise();
+    } catch (err) {
+      this.logger.error({ generation: gen.id, err: describeError(err) }, 'a shutdown hook failed');
+    }
+    gen.runner.dispose();
+  }
+
+  private onConnection = (socket: Socket, listener: string): void => {
+    const gen = this.gen;
+    const cluster = gen && gen.clusters.get(gen.routes.get(listener) ?? '');
+    if (!gen || !cluster || this.stopping) {
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    new Connection(socket, gen, cluster, listener, this.logger, this.tracker).start();
+  };
+}
+
+/** A balancer for `config` (validated here), not yet started: call `start()`. */
+export function createBalancer(config: Config, options: BalancerOptions = {}): Balancer {
+  return new Balancer(validateConfig(config, options.source), options);
+}

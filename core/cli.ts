@@ -1,0 +1,99 @@
+/**
+ * The `protobalance` command line: `start`, `check`, `--version`, `--help`.
+ * Expected failures (bad config, port in use) print one line and exit non-zero, no stack.
+ */
+import { Command } from 'commander';
+import { Balancer } from './balancer.ts';
+import { loadConfig } from './config-load.ts';
+import { describeError, isProtoBalanceError } from './errors.ts';
+import type { ListeningAddress } from './hooks.ts';
+import { createLogger, silentLogger } from './logger.ts';
+import type { ResolvedConfig } from './types.ts';
+import { VERSION } from './version.ts';
+
+function fail(err: unknown): never {
+  const message = isProtoBalanceError(err) ? err.message : `unexpected error: ${describeError(err)}`;
+  process.stderr.write(`protobalance: ${message}\n`);
+  if (!isProtoBalanceError(err) && process.env.PB_DEBUG) console.error(err);
+  process.exit(isProtoBalanceError(err) && err.code === 'PB_ERR_CONFIG_NOT_FOUND' ? 2 : 1);
+}
+
+/** The resolved config with secrets masked, for `check`. */
+function printable(config: ResolvedConfig): unknown {
+  return JSON.parse(
+    JSON.stringify(config, (key, value: unknown) => {
+      if ((key === 'hashSecret' || key === 'token') && typeof value === 'string') return '***';
+      if (typeof value === 'function') return '[function]';
+      return value;
+    }),
+  );
+}
+
+function describeListening(config: ResolvedConfig, addresses: readonly ListeningAddress[]): string {
+  return addresses
+    .map((a) => {
+      const cluster = config.listeners.find((l) => l.name === a.listener)?.cluster ?? '?';
+      const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+      return `  ${host}:${a.port} -> cluster ${cluster}`;
+    })
+    .join('\n');
+}
+
+async function start(options: { config?: string }): Promise<void> {
+  const config = await loadConfig(options.config);
+  const logger = createLogger(config.log.level);
+  process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));
+  process.on('uncaughtException', (err) => logger.error({ err: describeError(err) }, 'uncaught exception'));
+  const balancer = new Balancer(config, { logger, source: config.source });
+  const addresses = await balancer.start();
+  const ms = Math.round(performance.now());
+  process.stdout.write(
+    `Proto Balance ${VERSION} accepting connections (${ms} ms after start, config ${config.source}):\n` +
+      `${describeListening(config, addresses)}\n`,
+  );
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      process.stdout.write(`${signal} again: closing open connections now\n`);
+      void balancer.stop(0);
+      return;
+    }
+    process.stdout.write(`${signal}: no longer accepting; draining for up to ${config.drainTimeout} ms\n`);
+    balancer.stop().then(
+      () => process.exit(0),
+      (err: unknown) => fail(err),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function check(options: { config?: string }): Promise<void> {
+  const config = await loadConfig(options.config);
+  // Building the balancer loads every plugin and algorithm, so `check` catches what
+  // `start` would, without opening a port.
+  const balancer = new Balancer(config, { logger: silentLogger, source: config.source });
+  await balancer.validate();
+  process.stdout.write(`${JSON.stringify(printable(config), null, 2)}\n`);
+  process.stderr.write(`protobalance: ${config.source} is valid\n`);
+}
+
+const program = new Command('protobalance')
+  .description('Proto Balance: a scriptable, live-reconfigurable TCP load balancer')
+  .version(VERSION, '-v, --version')
+  .showHelpAfterError();
+
+program
+  .command('start')
+  .description('start the balancer')
+  .option('-c, --config <file>', 'config file (default: search protobalance.config.ts and friends)')
+  .action((o: { config?: string }) => start(o).catch(fail));
+
+program
+  .command('check')
+  .description('validate the config (plugins and algorithms included) and print it resolved')
+  .option('-c, --config <file>', 'config file (default: search protobalance.config.ts and friends)')
+  .action((o: { config?: string }) => check(o).then(() => process.exit(0), fail));
+
+await program.parseAsync(process.argv);

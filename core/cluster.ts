@@ -1,0 +1,120 @@
+/**
+ * The live cluster/node model. A `BalancerNode` carries a node's configuration and its
+ * live state (state colour, availability, counters); it outlives config generations
+ * so that counters and states survive a reload that keeps the node's cluster and id.
+ */
+import type { Socket } from 'node:net';
+import type { Chooser, NodeState, NodeView, ResolvedCluster, ResolvedNode } from './types.ts';
+
+export class BalancerNode implements NodeView {
+  /** `cluster/id`: the node's identity across generations. */
+  readonly key: string;
+  readonly id: string;
+  readonly cluster: string;
+  host: string;
+  port: number | undefined;
+  loadFactor: number;
+  fallover: string | undefined;
+  connectTimeout: number;
+
+  state: NodeState = 'green';
+  /** False after a failed connect, until `retryAt` (epoch ms). */
+  available = true;
+  retryAt = 0;
+
+  activeConnections = 0;
+  totalConnections = 0;
+  connectionRate = 0;
+  bytesRate = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  failures = 0;
+  recentFailures = 0;
+  connectLatency = 0;
+  metrics: Record<string, number> = {};
+
+  /** Client sockets of the node's open connections, so Red can close them at once. */
+  readonly clients = new Set<Socket>();
+
+  constructor(cluster: string, config: ResolvedNode) {
+    this.cluster = cluster;
+    this.id = config.id;
+    this.key = `${cluster}/${config.id}`;
+    this.host = config.host;
+    this.port = config.port;
+    this.loadFactor = config.loadFactor;
+    this.fallover = config.fallover;
+    this.connectTimeout = config.connectTimeout;
+  }
+
+  /** Take a new generation's configuration, keeping live state. */
+  reconfigure(config: ResolvedNode): void {
+    this.host = config.host;
+    this.port = config.port;
+    this.loadFactor = config.loadFactor;
+    this.fallover = config.fallover;
+    this.connectTimeout = config.connectTimeout;
+  }
+
+  /** Address text for logs: `host:port`, `[v6]:port`, or the host alone. */
+  get address(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return this.port === undefined ? host : `${host}:${this.port}`;
+  }
+}
+
+export class Cluster {
+  readonly name: string;
+  readonly config: ResolvedCluster;
+  readonly nodes: readonly BalancerNode[];
+  readonly chooser: Chooser;
+  private readonly byId: Map<string, BalancerNode>;
+
+  constructor(config: ResolvedCluster, nodes: readonly BalancerNode[], chooser: Chooser) {
+    this.name = config.name;
+    this.config = config;
+    this.nodes = nodes;
+    this.chooser = chooser;
+    this.byId = new Map(nodes.map((n) => [n.id, n]));
+  }
+
+  node(id: string): BalancerNode | undefined {
+    return this.byId.get(id);
+  }
+}
+
+/**
+ * Holds every live node by key across generations, so that a reload reuses the node
+ * objects (and their counters and open connections) of nodes it keeps.
+ */
+export class NodeRegistry {
+  private readonly nodes = new Map<string, BalancerNode>();
+
+  /** The node for `cluster/id`, made new or reconfigured from `config`. */
+  take(cluster: string, config: ResolvedNode): BalancerNode {
+    const key = `${cluster}/${config.id}`;
+    const existing = this.nodes.get(key);
+    if (existing) {
+      existing.reconfigure(config);
+      return existing;
+    }
+    const node = new BalancerNode(cluster, config);
+    this.nodes.set(key, node);
+    return node;
+  }
+
+  get(key: string): BalancerNode | undefined {
+    return this.nodes.get(key);
+  }
+
+  all(): IterableIterator<BalancerNode> {
+    return this.nodes.values();
+  }
+
+  /** Forget nodes the current generation no longer has once they carry no connection. */
+  prune(keep: ReadonlySet<string>): void {
+    for (const [key, node] of this.nodes) {
+      if (!keep.has(key) && node.activeConnections === 0) this.nodes.delete(key);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * A generation: everything built from one config (plugins applied to fresh hooks,
+ * algorithm instances, clusters). Built whole beside the serving one and swapped in one
+ * step; connections keep the generation they arrived in.
+ */
+import { AlgorithmRegistry } from './algorithms.ts';
+import type { AlgorithmRunner } from './algorithm-runner.ts';
+import { Cluster, type NodeRegistry } from './cluster.ts';
+import { createHooks, type Hooks } from './hooks.ts';
+import type { Logger } from './logger.ts';
+import type { BalancerView, PluginApi } from './plugin-api.ts';
+import { applyPlugins, checkDependencies, loadPlugin, type LoadedPlugin } from './plugin-host.ts';
+import type { Chooser, PluginEntry, ResolvedConfig } from './types.ts';
+import { VERSION } from './version.ts';
+
+export interface Generation {
+  readonly id: number;
+  readonly config: ResolvedConfig;
+  readonly hooks: Hooks;
+  readonly clusters: ReadonlyMap<string, Cluster>;
+  /** Listener name → cluster name. */
+  readonly routes: ReadonlyMap<string, string>;
+  readonly plugins: readonly LoadedPlugin[];
+  readonly runner: AlgorithmRunner;
+}
+
+export interface BuildOptions {
+  id: number;
+  config: ResolvedConfig;
+  builtins: readonly PluginEntry[];
+  nodes: NodeRegistry;
+  logger: Logger;
+  runner: AlgorithmRunner;
+}
+
+export async function buildGeneration(o: BuildOptions): Promise<Generation> {
+  const { config, logger } = o;
+  const loaded: LoadedPlugin[] = [];
+  for (const [i, entry] of o.builtins.entries()) loaded.push(await loadPlugin(entry, config.baseDir, `builtin[${i}]`));
+  for (const [i, entry] of config.plugins.entries()) loaded.push(await loadPlugin(entry, config.baseDir, `plugins[${i}]`));
+  checkDependencies(loaded);
+
+  const hooks = createHooks();
+  const algorithms = new AlgorithmRegistry();
+  const clusters = new Map<string, Cluster>();
+  const view: BalancerView = {
+    clusters: () => [...clusters.values()],
+    cluster: (name) => clusters.get(name),
+    node: (key) => {
+      const slash = key.indexOf('/');
+      return clusters.get(key.slice(0, slash))?.node(key.slice(slash + 1));
+    },
+  };
+  const apiFor = (plugin: { name: string }): PluginApi => ({
+    version: VERSION,
+    config,
+    logger: logger.child({ plugin: plugin.name }),
+    balancer: view,
+    registerAlgorithm: (name, module) => algorithms.register(name, String(module), plugin.name),
+  });
+  await applyPlugins(loaded, hooks, apiFor);
+
+  // Every algorithm is instantiated before any live node is touched, so that a config
+  // whose algorithms fail leaves the serving nodes exactly as they were.
+  const choosers: Chooser[] = [];
+  for (const c of Object.values(config.clusters)) choosers.push(await algorithms.instantiate(c, o.runner, logger));
+  Object.values(config.clusters).forEach((c, i) => {
+    const nodes = c.nodes.map((n) => o.nodes.take(c.name, n));
+    clusters.set(c.name, new Cluster(c, nodes, choosers[i]!));
+  });
+  await hooks.init.promise(config);
+  return {
+    id: o.id,
+    config,
+    hooks,
+    clusters,
+    routes: new Map(config.listeners.map((l) => [l.name, l.cluster])),
+    plugins: loaded,
+    runner: o.runner,
+  };
+}

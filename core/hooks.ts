@@ -1,0 +1,159 @@
+/**
+ * The hook catalogue: every extension point of the balancer, in one place.
+ *
+ * ```
+ *  listen ─► accept(ctx)            bail: return a reason to refuse the client
+ *          ─► resolveAffinity(ctx)   bail: return a node id the client is bound to
+ *          ─► filterNodes(ns, ctx)   waterfall (value first): narrow candidates
+ *          ─► selectNode(ctx, ns)    bail: the balancer's choice
+ *          ─► dial ── fails before any byte passed ─► fallover(ctx, node, err)  bail: next node
+ *          ─► connected(ctx, node)   affinity records, stats
+ *          ─► closed(ctx, totals)
+ *  lifecycle: init, listening, configChanged, nodeStateChanged, shutdown
+ * ```
+ *
+ * Per-connection hooks are synchronous so the forwarding path pays no promise per
+ * connection. Each config generation gets its own catalogue (plugins are applied
+ * afresh on reload); a connection keeps the catalogue of the generation it arrived in.
+ * Plugins receive `PluginHooks`, a tap-only view: they can never call a hook.
+ */
+import { AsyncSeriesHook, SyncBailHook, SyncHook, SyncWaterfallHook } from 'tapable';
+import type { BalancerNode } from './cluster.ts';
+import type { ConnectionContext, ConnectionTotals } from './context.ts';
+import type { NodeState, ResolvedConfig } from './types.ts';
+
+export interface ListeningAddress {
+  listener: string;
+  host: string;
+  port: number;
+}
+
+export function createHooks() {
+  return Object.freeze({
+    /**
+     * When: a client was accepted, before anything else. Kind: SyncBailHook.
+     * Args: the connection context. Return: a string (the reason) to refuse the client,
+     * which is then closed and logged; undefined to let it through.
+     * Before: the listener accepted. After: resolveAffinity.
+     */
+    accept: new SyncBailHook<[ConnectionContext], string | undefined>(['ctx']),
+
+    /**
+     * When: after accept, before candidates are narrowed. Kind: SyncBailHook.
+     * Args: the context. Return: the id of the node this client is bound to; the core uses
+     * it when it survives filterNodes, and skips selectNode. Undefined: no binding.
+     * Before: accept. After: filterNodes.
+     */
+    resolveAffinity: new SyncBailHook<[ConnectionContext], string | undefined>(['ctx']),
+
+    /**
+     * When: once per choice, with the cluster's nodes (less those that already failed for
+     * this client). Kind: SyncWaterfallHook, the node list first. Args: candidates, ctx.
+     * Return: the narrowed list, passed to the next tap. State and availability filters,
+     * connection limits live here, never inside algorithms.
+     * Before: resolveAffinity. After: selectNode (or dial, when affinity matched).
+     */
+    filterNodes: new SyncWaterfallHook<[readonly BalancerNode[], ConnectionContext]>(['nodes', 'ctx']),
+
+    /**
+     * When: a node must be chosen among non-empty candidates. Kind: SyncBailHook.
+     * Args: ctx, candidates. Return: a node to override the cluster's algorithm; undefined
+     * to let the algorithm named by the cluster's `balance` choose.
+     * Before: filterNodes. After: dial.
+     */
+    selectNode: new SyncBailHook<[ConnectionContext, readonly BalancerNode[]], BalancerNode | undefined>([
+      'ctx',
+      'nodes',
+    ]),
+
+    /**
+     * When: dialling a node failed before any byte passed (refused, reset, timeout).
+     * Kind: SyncBailHook. Args: ctx, the failed node, the error. Return: the next node to
+     * dial; undefined to let the core choose again among the remaining candidates
+     * (filterNodes and selectNode run again without the failed nodes).
+     * Before: dial. After: dial of the returned node, or a new choice.
+     */
+    fallover: new SyncBailHook<[ConnectionContext, BalancerNode, Error], BalancerNode | undefined>([
+      'ctx',
+      'node',
+      'error',
+    ]),
+
+    /**
+     * When: the node accepted the TCP connection; bytes start to flow. Kind: SyncHook.
+     * Args: ctx, the node. Before: dial. After: closed.
+     */
+    connected: new SyncHook<[ConnectionContext, BalancerNode]>(['ctx', 'node']),
+
+    /**
+     * When: the client connection is gone (for any outcome, also refused ones).
+     * Kind: SyncHook. Args: ctx, totals (bytes each way, duration, outcome, reason).
+     * Before: connected (or accept / dial when it never got that far). After: nothing.
+     */
+    closed: new SyncHook<[ConnectionContext, ConnectionTotals]>(['ctx', 'totals']),
+
+    /**
+     * When: a generation is built, after every plugin was applied and before it serves.
+     * Kind: AsyncSeriesHook. Args: the resolved config. A rejection aborts the start
+     * (or the reload, which keeps the previous generation).
+     * Before: plugins' apply. After: listening (first start) or configChanged (reload).
+     */
+    init: new AsyncSeriesHook<[ResolvedConfig]>(['config']),
+
+    /**
+     * When: every listener accepts connections. Kind: SyncHook. Args: bound addresses.
+     * Before: init. After: connections arrive.
+     */
+    listening: new SyncHook<[readonly ListeningAddress[]]>(['addresses']),
+
+    /**
+     * When: a new generation replaced the old one. Kind: SyncHook.
+     * Args: the new config, the previous one. Before: init of the new generation.
+     */
+    configChanged: new SyncHook<[ResolvedConfig, ResolvedConfig]>(['config', 'previous']),
+
+    /**
+     * When: a node's state colour changed (green / yellow / red). Kind: SyncHook.
+     * Args: node, new state, previous state. After: for red, its connections are closed.
+     */
+    nodeStateChanged: new SyncHook<[BalancerNode, NodeState, NodeState]>(['node', 'state', 'previous']),
+
+    /**
+     * When: the balancer stops, after listeners closed and connections drained.
+     * Kind: AsyncSeriesHook. Args: none. Plugins release what they hold here.
+     */
+    shutdown: new AsyncSeriesHook<[]>([]),
+  });
+}
+
+export type Hooks = ReturnType<typeof createHooks>;
+
+/** A hook with its `call*` methods removed. */
+export type TapOnly<H> = Omit<H, 'call' | 'callAsync' | 'promise'>;
+
+export type PluginHooks = { readonly [K in keyof Hooks]: TapOnly<Hooks[K]> };
+
+export const ENFORCE_STAGE = { pre: -100, post: 100 } as const;
+
+/**
+ * The view of `hooks` handed to one plugin: tapping only, and with the plugin's
+ * `enforce` mapped onto tapable's `stage` (an explicit stage in a tap wins).
+ */
+export function tapOnlyView(hooks: Hooks, enforce?: 'pre' | 'post'): PluginHooks {
+  const stage = enforce ? ENFORCE_STAGE[enforce] : 0;
+  const view: Record<string, unknown> = {};
+  for (const [key, hook] of Object.entries(hooks)) {
+    const h = hook as unknown as Record<string, (...args: unknown[]) => void>;
+    const withStage = (options: unknown) =>
+      typeof options === 'string' ? { name: options, stage } : { stage, ...(options as object) };
+    view[key] = Object.freeze({
+      tap: (options: unknown, fn: unknown) => h.tap!.call(hook, withStage(options), fn),
+      tapAsync: (options: unknown, fn: unknown) => h.tapAsync?.call(hook, withStage(options), fn),
+      tapPromise: (options: unknown, fn: unknown) => h.tapPromise?.call(hook, withStage(options), fn),
+      intercept: (interceptor: unknown) => h.intercept!.call(hook, interceptor),
+      isUsed: () => (hook as { isUsed(): boolean }).isUsed(),
+      name: (hook as { name?: string }).name,
+    });
+  }
+  return Object.freeze(view) as unknown as PluginHooks;
+}

@@ -1,0 +1,29 @@
+/** What a plugin's `apply` receives beside the hooks. */
+import type { BalancerNode, Cluster } from './cluster.ts';
+import type { Logger } from './logger.ts';
+import type { ResolvedConfig } from './types.ts';
+
+/** Read access to the running balancer's model, for plugins. */
+export interface BalancerView {
+  /** Clusters of the generation being built or serving. */
+  clusters(): readonly Cluster[];
+  cluster(name: string): Cluster | undefined;
+  /** A node by `cluster/id`. */
+  node(key: string): BalancerNode | undefined;
+}
+
+export interface PluginApi {
+  /** The running Proto Balance version. */
+  readonly version: string;
+  /** The config this generation is built from. */
+  readonly config: ResolvedConfig;
+  /** A logger bound to the plugin's name. */
+  readonly logger: Logger;
+  readonly balancer: BalancerView;
+  /**
+   * Offer a balancing algorithm under `name` (what a cluster's `balance` names). `module` is
+   * the file of a pure algorithm module whose default export is an `AlgorithmDefinition`;
+   * the core loads it into its algorithm runner, so it must not use Node APIs.
+   */
+  registerAlgorithm(name: string, module: string | URL): void;
+}

@@ -1,0 +1,202 @@
+/**
+ * The shapes users write (config, plugins, algorithms, policies) and the plain-data
+ * views that algorithms see. Everything here is re-exported from `core/index.ts`.
+ */
+
+/** `'2s'`, `'500ms'`, `'30d'`, or a number of milliseconds. */
+export type Duration = string | number;
+
+export type NodeState = 'green' | 'yellow' | 'red';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+// ─── config as users write it ───────────────────────────────────────────────
+
+export interface ListenerConfig {
+  /** A port, or a range `'50000-50100'` (one listening socket per port). */
+  port: number | string;
+  /** Interface to bind; all interfaces when omitted. */
+  host?: string;
+  /** Name of the cluster that receives this listener's clients. */
+  cluster: string;
+  /** Stable name used by `protobalance route`; defaults to the port text. */
+  name?: string;
+}
+
+export interface NodeConfig {
+  /** Stable name of the node within its cluster; never a list position. */
+  id: string;
+  /** `'host:port'`, `'[v6]:port'`, or a host alone when only port-range listeners use the cluster. */
+  address: string;
+  /** Share of the load, relative to the other nodes (default 1). */
+  loadFactor?: number;
+  /** Id of the node (same cluster) tried when this one is unavailable. */
+  fallover?: string;
+  connectTimeout?: Duration;
+}
+
+export interface AffinityConfig {
+  enabled?: boolean;
+  ttl?: Duration;
+  maxEntries?: number;
+}
+
+export interface ClusterConfig {
+  /** Algorithm name, optionally with an argument: `'round-robin'`, `'policy:./policies/x.ts'`. */
+  balance?: string;
+  /** Extra options handed to the algorithm (for example `{ seed: 1 }` for `random`). */
+  balanceOptions?: Record<string, unknown>;
+  /** Secret for `client-hash`; twin balancers share it. */
+  hashSecret?: string;
+  affinity?: AffinityConfig;
+  /** Name of the cluster used when none of this cluster's nodes is available. */
+  fallover?: string;
+  connectTimeout?: Duration;
+  nodes: NodeConfig[];
+}
+
+export interface AdminConfig {
+  host?: string;
+  port?: number;
+  token?: string;
+}
+
+/** A plugin: a module specifier, a specifier with options, or a plugin object. */
+export type PluginEntry = string | [string, unknown] | Plugin;
+
+export interface Config {
+  listeners: ListenerConfig[];
+  clusters: Record<string, ClusterConfig>;
+  connectTimeout?: Duration;
+  retryInterval?: Duration;
+  /** How long SIGINT/SIGTERM waits for open connections before closing them. */
+  drainTimeout?: Duration;
+  /** Close a connection when neither side has sent anything for this long (off when omitted). */
+  idleTimeout?: Duration;
+  stateDir?: string;
+  admin?: AdminConfig;
+  plugins?: PluginEntry[];
+  log?: { level?: LogLevel };
+}
+
+// ─── config after validation ────────────────────────────────────────────────
+
+export interface ResolvedListener {
+  name: string;
+  host: string | undefined;
+  portFrom: number;
+  portTo: number;
+  cluster: string;
+}
+
+export interface ResolvedNode {
+  id: string;
+  host: string;
+  /** Undefined: the node takes the port the client dialled. */
+  port: number | undefined;
+  loadFactor: number;
+  fallover: string | undefined;
+  connectTimeout: number;
+}
+
+export interface ResolvedCluster {
+  name: string;
+  balance: string;
+  balanceOptions: Record<string, unknown>;
+  hashSecret: string | undefined;
+  affinity: { enabled: boolean; ttl: number; maxEntries: number };
+  fallover: string | undefined;
+  connectTimeout: number;
+  nodes: ResolvedNode[];
+}
+
+export interface ResolvedConfig {
+  /** File the config came from, when it came from a file. */
+  source: string | undefined;
+  /** Directory relative paths in the config are resolved against. */
+  baseDir: string;
+  listeners: ResolvedListener[];
+  clusters: Record<string, ResolvedCluster>;
+  connectTimeout: number;
+  retryInterval: number;
+  drainTimeout: number;
+  idleTimeout: number;
+  stateDir: string;
+  admin: { host: string; port: number; token: string | undefined };
+  plugins: PluginEntry[];
+  log: { level: LogLevel };
+}
+
+// ─── what algorithms and policies see ───────────────────────────────────────
+
+/** Plain data about one candidate node, as handed to algorithms and policies. */
+export interface NodeView {
+  readonly id: string;
+  readonly loadFactor: number;
+  readonly activeConnections: number;
+  readonly totalConnections: number;
+  /** New connections per second (exponentially weighted). */
+  readonly connectionRate: number;
+  /** Bytes per second, both directions (exponentially weighted). */
+  readonly bytesRate: number;
+  readonly recentFailures: number;
+  /** Milliseconds the last successful connect took. */
+  readonly connectLatency: number;
+  readonly state: NodeState;
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
+/** Plain data about the client a choice is made for. */
+export interface ClientView {
+  readonly address: string;
+  readonly port: number;
+  readonly listener: string;
+}
+
+/** One cluster's instance of an algorithm; it may keep state (a cursor) between picks. */
+export interface Chooser {
+  /** The id of the chosen node among `nodes` (never empty), or undefined to decline. */
+  pick(nodes: readonly NodeView[], client: ClientView): string | undefined;
+}
+
+/**
+ * A balancing algorithm: a pure module over plain data (no Node APIs, no I/O), so that it
+ * can run inside a sandbox. `create` runs once per cluster that uses it.
+ */
+export interface AlgorithmDefinition<Options = Record<string, unknown>> {
+  name: string;
+  create(options: Options & AlgorithmBaseOptions): Chooser;
+}
+
+export interface AlgorithmBaseOptions {
+  /** Name of the cluster this instance serves. */
+  cluster: string;
+  /** The text after `:` in `balance: 'name:argument'`, if any. */
+  argument?: string;
+  hashSecret?: string;
+}
+
+/** A user's load-rating function: lower rating means less loaded. */
+export interface PolicyDefinition {
+  name: string;
+  rate(node: NodeView, client: ClientView): number;
+}
+
+// ─── plugins ────────────────────────────────────────────────────────────────
+
+export interface PluginMeta {
+  /** Semver range of Proto Balance versions the plugin works with, e.g. `'^0.1'`. */
+  protobalance?: string;
+  /** Names of plugins that must be loaded before this one. */
+  dependencies?: string[];
+}
+
+export interface Plugin {
+  name: string;
+  /** `'pre'` taps run before default taps, `'post'` after. */
+  enforce?: 'pre' | 'post';
+  meta?: PluginMeta;
+  apply(hooks: import('./hooks.ts').PluginHooks, api: import('./plugin-api.ts').PluginApi): void | Promise<void>;
+}
+
+export type PluginFactory<Options = any> = (options: Options) => Plugin;

@@ -1,0 +1,14 @@
+/**
+ * The built-in balancing algorithms. Each lives in its own pure module beside this file
+ * (no Node APIs), registered by name; the core runs them through its algorithm runner.
+ */
+import { definePlugin } from 'protobalance';
+
+const ALGORITHMS = ['round-robin', 'random'] as const;
+
+export default definePlugin({
+  name: 'builtin-balancers',
+  apply(_hooks, api) {
+    for (const name of ALGORITHMS) api.registerAlgorithm(name, new URL(`./${name}.ts`, import.meta.url));
+  },
+});
