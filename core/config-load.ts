@@ -1,11 +1,14 @@
 /**
  * Finding and loading the config file with cosmiconfig: `protobalance.config.ts` (also
  * `.mts`, `.js`, `.mjs`, `.cjs`, `.json`), `.protobalancerc*`, or a `protobalance` key in
- * package.json. TypeScript and JavaScript configs are imported through the module loader
- * (tsx is registered by the CLI), not the TypeScript compiler, to keep start-up fast.
+ * package.json. TypeScript configs are transpiled by esbuild (milliseconds; the TypeScript
+ * compiler would cost far more at start-up) into a temporary module beside the original,
+ * so that its relative imports resolve as written, then imported fresh.
  */
 import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { transform } from 'esbuild';
 import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { validateConfig } from './config-validate.ts';
@@ -21,6 +24,27 @@ const importFresh: Loader = async (filepath) => {
   const url = `${pathToFileURL(filepath).href}?v=${++loadCount}`;
   const mod = (await import(url)) as { default?: unknown };
   return mod.default ?? mod;
+};
+
+/** Temporary transpiled configs are named so; file watchers must ignore them. */
+export const TEMP_CONFIG_PREFIX = '.protobalance-config-';
+
+const importTypeScript: Loader = async (filepath) => {
+  const source = await readFile(filepath, 'utf8');
+  const { code } = await transform(source, {
+    loader: 'ts',
+    format: 'esm',
+    target: 'node20',
+    sourcefile: filepath,
+    sourcemap: 'inline',
+  });
+  const temp = path.join(path.dirname(filepath), `${TEMP_CONFIG_PREFIX}${process.pid}-${++loadCount}.mjs`);
+  await writeFile(temp, code);
+  try {
+    return await importFresh(temp, code);
+  } finally {
+    await rm(temp, { force: true });
+  }
 };
 
 const SEARCH_PLACES = [
@@ -43,7 +67,7 @@ function explorer() {
     searchPlaces: SEARCH_PLACES,
     cache: false,
     searchStrategy: 'none',
-    loaders: { '.ts': importFresh, '.mts': importFresh, '.js': importFresh, '.mjs': importFresh, '.cjs': importFresh },
+    loaders: { '.ts': importTypeScript, '.mts': importTypeScript, '.js': importFresh, '.mjs': importFresh, '.cjs': importFresh },
   });
 }
 

@@ -1,0 +1,190 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { validateConfig, isProtoBalanceError, type Config } from '../../core/index.ts';
+
+const good = (): Config => ({
+  listeners: [{ port: 8080, host: '0.0.0.0', cluster: 'web' }],
+  clusters: {
+    web: {
+      nodes: [
+        { id: 'a', address: '10.0.0.1:80', loadFactor: 2, fallover: 'c' },
+        { id: 'b', address: '10.0.0.2:80' },
+        { id: 'c', address: '[::1]:80' },
+      ],
+    },
+  },
+});
+
+/** The single problem validation reports for `config`. */
+function problem(config: unknown): string {
+  try {
+    validateConfig(config, '/etc/pb/protobalance.config.ts');
+  } catch (err) {
+    assert.ok(isProtoBalanceError(err), 'a coded error');
+    assert.is(err.code, 'PB_ERR_CONFIG_INVALID');
+    assert.is(err.details.length, 1, `one problem, got: ${err.details.join(' | ')}`);
+    assert.is(err.message, `protobalance.config.ts: ${err.details[0]}`);
+    return err.details[0]!;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+function withCluster(patch: (c: Config) => void): Config {
+  const c = good();
+  patch(c);
+  return c;
+}
+
+const resolve = suite('config: resolved values');
+
+resolve('defaults and parsed fields', () => {
+  const r = validateConfig(good(), '/etc/pb/protobalance.config.ts');
+  assert.is(r.connectTimeout, 2000);
+  assert.is(r.retryInterval, 10_000);
+  assert.is(r.drainTimeout, 10_000);
+  assert.is(r.baseDir, '/etc/pb');
+  assert.is(r.stateDir, '/etc/pb/.protobalance');
+  assert.equal(r.listeners, [{ name: '8080', host: '0.0.0.0', portFrom: 8080, portTo: 8080, cluster: 'web' }]);
+  const web = r.clusters.web!;
+  assert.is(web.balance, 'round-robin');
+  assert.equal(web.nodes[0], { id: 'a', host: '10.0.0.1', port: 80, loadFactor: 2, fallover: 'c', connectTimeout: 2000 });
+  assert.equal(web.nodes[2], { id: 'c', host: '::1', port: 80, loadFactor: 1, fallover: undefined, connectTimeout: 2000 });
+});
+
+resolve('durations cascade from global to cluster to node', () => {
+  const r = validateConfig(
+    withCluster((c) => {
+      c.connectTimeout = '5s';
+      c.clusters.web!.connectTimeout = '1500ms';
+      c.clusters.web!.nodes[1]!.connectTimeout = 250;
+    }),
+  );
+  assert.equal(r.clusters.web!.nodes.map((n) => n.connectTimeout), [1500, 250, 1500]);
+});
+
+resolve('a port range listener lets its nodes omit the port', () => {
+  const r = validateConfig({
+    listeners: [{ port: '50000-50100', cluster: 'ftp' }],
+    clusters: { ftp: { nodes: [{ id: 'x', address: '10.0.0.7' }] } },
+  });
+  assert.equal([r.listeners[0]!.portFrom, r.listeners[0]!.portTo], [50000, 50100]);
+  assert.is(r.clusters.ftp!.nodes[0]!.port, undefined);
+});
+
+const errors = suite('config: each bad input names the field and what was expected');
+
+errors('node address without a port behind a single-port listener', () => {
+  assert.is(
+    problem(withCluster((c) => (c.clusters.web!.nodes[1]!.address = '10.0.0.2'))),
+    'clusters.web.nodes[1].address: expected "host:port", got "10.0.0.2"',
+  );
+});
+
+errors('malformed address', () => {
+  assert.is(
+    problem(withCluster((c) => (c.clusters.web!.nodes[0]!.address = '10.0.0.1:99999'))),
+    'clusters.web.nodes[0].address: expected "host:port", got "10.0.0.1:99999"',
+  );
+});
+
+errors('bad duration', () => {
+  assert.is(
+    problem({ ...good(), connectTimeout: '2 parsecs' }),
+    'connectTimeout: expected a duration like "500ms", "2s", "5m", "30d" or milliseconds, got "2 parsecs"',
+  );
+});
+
+errors('load factor not positive', () => {
+  assert.is(
+    problem(withCluster((c) => (c.clusters.web!.nodes[1]!.loadFactor = 0))),
+    'clusters.web.nodes[1].loadFactor: expected a number greater than 0, got 0',
+  );
+});
+
+errors('listener cluster that does not exist', () => {
+  assert.is(
+    problem({ ...good(), listeners: [{ port: 80, cluster: 'nope' }] }),
+    'listeners[0].cluster: no cluster "nope" (clusters: web)',
+  );
+});
+
+errors('listener port out of range', () => {
+  assert.is(
+    problem({ ...good(), listeners: [{ port: 70000, cluster: 'web' }] }),
+    'listeners[0].port: expected a port 1-65535 (0 for any free port) or a range "50000-50100", got 70000',
+  );
+});
+
+errors('no listeners', () => {
+  assert.is(problem({ ...good(), listeners: [] }), 'listeners: expected a non-empty array of { port, cluster }, got an array');
+});
+
+errors('no clusters', () => {
+  assert.is(problem({ ...good(), clusters: {} }), 'clusters: expected an object of named clusters, got an object');
+});
+
+errors('duplicate node id', () => {
+  assert.is(problem(withCluster((c) => (c.clusters.web!.nodes[1]!.id = 'a'))), 'clusters.web.nodes[1].id: duplicate node id "a"');
+});
+
+errors('fall-over node that does not exist', () => {
+  assert.is(
+    problem(withCluster((c) => (c.clusters.web!.nodes[0]!.fallover = 'z'))),
+    'clusters.web.nodes[0].fallover: no node "z" in this cluster (nodes: a, b, c)',
+  );
+});
+
+errors('fall-over cycle is named', () => {
+  assert.is(
+    problem(
+      withCluster((c) => {
+        c.clusters.web!.nodes[1]!.fallover = 'c';
+        c.clusters.web!.nodes[2]!.fallover = 'b';
+      }),
+    ),
+    'clusters.web.nodes: fall-over nodes form a cycle: c -> b -> c',
+  );
+});
+
+errors('unknown field (a typo) is reported with the known ones', () => {
+  assert.is(
+    problem(withCluster((c) => ((c.clusters.web as Record<string, unknown>).balanse = 'random'))),
+    'clusters.web.balanse: unknown field (known: balance, balanceOptions, hashSecret, affinity, fallover, connectTimeout, nodes)',
+  );
+});
+
+errors('wrong type for a nested object', () => {
+  assert.is(
+    problem(withCluster((c) => ((c.clusters.web as Record<string, unknown>).affinity = true))),
+    'clusters.web.affinity: expected an object { enabled, ttl, maxEntries }, got true',
+  );
+});
+
+errors('bad plugin entry', () => {
+  assert.is(
+    problem({ ...good(), plugins: [42 as never] }),
+    'plugins[0]: expected a module name, [name, options], or a plugin { name, apply }, got 42',
+  );
+});
+
+errors('bad log level', () => {
+  assert.is(problem({ ...good(), log: { level: 'loud' as never } }), 'log.level: expected one of trace, debug, info, warn, error, fatal, silent, got "loud"');
+});
+
+errors('not an object at all', () => {
+  assert.throws(() => validateConfig('hello', '/x/protobalance.config.ts'), /protobalance.config.ts: expected an object/);
+});
+
+errors('several problems are all reported', () => {
+  try {
+    validateConfig({ listeners: [{ port: 'x', cluster: 'web' }], clusters: { web: { nodes: [{ id: 'a', address: 'nope:port' }] } } });
+    assert.unreachable();
+  } catch (err) {
+    assert.ok(isProtoBalanceError(err));
+    assert.is(err.details.length, 2);
+    assert.match(err.message, /^config: 2 problems: listeners\[0\]\.port: .*; clusters\.web\.nodes\[0\]\.address: /);
+  }
+});
+
+resolve.run();
+errors.run();

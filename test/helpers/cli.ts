@@ -1,0 +1,69 @@
+/** Running the `protobalance` command as a child process. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/protobalance.js', import.meta.url));
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Running {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stdout contains `text`; rejects if the process exits first or after `ms`. */
+  waitForOutput(text: string, ms?: number): Promise<void>;
+  exited: Promise<Finished>;
+}
+
+export function startCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Running {
+  const child = spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (err += c));
+  const exited = new Promise<Finished>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout: out, stderr: err })),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForOutput(text, ms = 15_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "${text}" within ${ms} ms; stdout: ${out}; stderr: ${err}`)), ms);
+        const check = () => {
+          if (out.includes(text)) {
+            clearTimeout(timer);
+            child.stdout!.off('data', check);
+            resolve();
+          }
+        };
+        child.stdout!.on('data', check);
+        void exited.then((f) => {
+          clearTimeout(timer);
+          if (!out.includes(text)) reject(new Error(`exited ${f.code} before "${text}"; stderr: ${f.stderr}`));
+        });
+        check();
+      });
+    },
+  };
+}
+
+/** Run the command to completion (bounded by `ms`). */
+export async function runCli(args: string[], env: Record<string, string> = {}, cwd = ROOT, ms = 20_000): Promise<Finished> {
+  const run = startCli(args, env, cwd);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), ms);
+  const finished = await run.exited;
+  clearTimeout(timer);
+  return finished;
+}
