@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import semver from 'semver';
-import { describeError, ErrorCodes, pbError } from './errors.ts';
+import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
 import { tapOnlyView, type Hooks } from './hooks.ts';
 import type { PluginApi } from './plugin-api.ts';
 import type { Plugin, PluginEntry } from './types.ts';
@@ -105,6 +105,7 @@ export async function applyPlugins(
     try {
       await plugin.apply(tapOnlyView(hooks, plugin.enforce), apiFor(plugin));
     } catch (err) {
+      if (isProtoBalanceError(err)) throw err;
       throw pbError(ErrorCodes.PLUGIN_LOAD, `plugin ${plugin.name} (${source}) failed to apply: ${describeError(err)}`, {
         cause: err,
       });

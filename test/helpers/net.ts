@@ -83,3 +83,79 @@ export async function waitFor(check: () => boolean, ms = 5000, what = 'condition
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** `promise`, or a rejection naming `what` when it has not settled within `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  promise.catch(() => {}); // a late rejection after the timeout must not be unhandled
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Live progress of `writeChunked`. */
+export interface WriteProgress {
+  /** Bytes handed to `socket.write` so far. */
+  handed: number;
+  /** Times `socket.write` returned false (the writer then waited for 'drain'). */
+  blocked: number;
+  /** Largest `socket.writableLength` seen right after a write. */
+  maxWritableLength: number;
+  done: boolean;
+}
+
+/**
+ * Write `data` in `chunkSize` pieces, waiting for 'drain' whenever `write` returns false
+ * (backpressure), then end the socket unless `end` is false.
+ */
+export function writeChunked(
+  socket: Socket,
+  data: Buffer,
+  options: { chunkSize?: number; end?: boolean } = {},
+): { progress: WriteProgress; finished: Promise<void> } {
+  const chunkSize = options.chunkSize ?? 64 * 1024;
+  const progress: WriteProgress = { handed: 0, blocked: 0, maxWritableLength: 0, done: false };
+  const drained = () =>
+    new Promise<void>((resolve, reject) => {
+      const onDrain = () => (cleanup(), resolve());
+      const onClose = () => (cleanup(), reject(new Error('socket closed while waiting for drain')));
+      const cleanup = () => {
+        socket.off('drain', onDrain);
+        socket.off('close', onClose);
+      };
+      socket.on('drain', onDrain);
+      socket.on('close', onClose);
+    });
+  const finished = (async () => {
+    while (progress.handed < data.length) {
+      const piece = data.subarray(progress.handed, progress.handed + chunkSize);
+      const ok = socket.write(piece);
+      progress.handed += piece.length;
+      progress.maxWritableLength = Math.max(progress.maxWritableLength, socket.writableLength);
+      if (!ok) {
+        progress.blocked++;
+        await drained();
+      }
+    }
+    if (options.end ?? true) socket.end();
+    progress.done = true;
+  })();
+  finished.catch(() => {});
+  return { progress, finished };
+}
+
+/** Everything a socket sends until it ends, read slowly: a pause of `delayMs` after every chunk. */
+export function readSlowly(socket: Socket, delayMs = 1): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      socket.pause();
+      setTimeout(() => socket.resume(), delayMs);
+    });
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+    socket.once('close', () => reject(new Error('socket closed before its end')));
+  });
+}
