@@ -40,7 +40,9 @@ function describeListening(config: ResolvedConfig, addresses: readonly Listening
 }
 
 async function start(options: { config?: string }): Promise<void> {
+  const loadStart = performance.now();
   const config = await loadConfig(options.config);
+  const loadMs = Math.round(performance.now() - loadStart);
   const logger = createLogger(config.log.level);
   process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));
   process.on('uncaughtException', (err) => logger.error({ err: describeError(err) }, 'uncaught exception'));
@@ -48,7 +50,7 @@ async function start(options: { config?: string }): Promise<void> {
   const addresses = await balancer.start();
   const ms = Math.round(performance.now());
   process.stdout.write(
-    `Proto Balance ${VERSION} accepting connections (${ms} ms after start, config ${config.source}):\n` +
+    `Proto Balance ${VERSION} accepting connections (${ms} ms after process start; config ${config.source} loaded in ${loadMs} ms):\n` +
       `${describeListening(config, addresses)}\n`,
   );
   let signals = 0;

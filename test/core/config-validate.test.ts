@@ -148,14 +148,14 @@ errors('fall-over cycle is named', () => {
 
 errors('unknown field (a typo) is reported with the known ones', () => {
   assert.is(
-    problem(withCluster((c) => ((c.clusters.web as Record<string, unknown>).balanse = 'random'))),
+    problem(withCluster((c) => ((c.clusters.web as unknown as Record<string, unknown>).balanse = 'random'))),
     'clusters.web.balanse: unknown field (known: balance, balanceOptions, hashSecret, affinity, fallover, connectTimeout, nodes)',
   );
 });
 
 errors('wrong type for a nested object', () => {
   assert.is(
-    problem(withCluster((c) => ((c.clusters.web as Record<string, unknown>).affinity = true))),
+    problem(withCluster((c) => ((c.clusters.web as unknown as Record<string, unknown>).affinity = true))),
     'clusters.web.affinity: expected an object { enabled, ttl, maxEntries }, got true',
   );
 });

@@ -1,12 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import random from '../../../plugins/balancers/random.ts';
-import type { ClientView, NodeView } from '../../../core/index.ts';
-
-const client: ClientView = { address: '127.0.0.1', port: 1, listener: 'l' };
-const view = (id: string, loadFactor: number) =>
-  ({ id, loadFactor, activeConnections: 0, totalConnections: 0, connectionRate: 0, bytesRate: 0,
-    recentFailures: 0, connectLatency: 0, state: 'green', metrics: {} }) satisfies NodeView;
+import type { NodeView } from '../../../core/index.ts';
+import { nodeView as view, testClient as client } from '../../helpers/views.ts';
 
 /** Chi-square statistic of observed counts against the load-factor shares. */
 function chiSquare(counts: Record<string, number>, nodes: NodeView[], n: number): number {

@@ -1,16 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import roundRobin from '../../../plugins/balancers/round-robin.ts';
-import type { ClientView, NodeView } from '../../../core/index.ts';
-
-const client: ClientView = { address: '127.0.0.1', port: 1, listener: 'l' };
-
-function view(id: string, loadFactor: number): NodeView {
-  return {
-    id, loadFactor, activeConnections: 0, totalConnections: 0, connectionRate: 0, bytesRate: 0,
-    recentFailures: 0, connectLatency: 0, state: 'green', metrics: {},
-  };
-}
+import type { NodeView } from '../../../core/index.ts';
+import { nodeView as view, testClient as client } from '../../helpers/views.ts';
 
 function picks(nodes: NodeView[], n: number, chooser = roundRobin.create({ cluster: 'c' })): string[] {
   return Array.from({ length: n }, () => chooser.pick(nodes, client)!);
