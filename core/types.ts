@@ -157,6 +157,11 @@ export interface ClientView {
 export interface Chooser {
   /** The id of the chosen node among `nodes` (never empty), or undefined to decline. */
   pick(nodes: readonly NodeView[], client: ClientView): string | undefined;
+  /**
+   * Optional: every candidate's id, best first, for algorithms whose choice is a ranking
+   * (client-hash): the order fall-over follows, the same on twin balancers.
+   */
+  rank?(nodes: readonly NodeView[], client: ClientView): string[];
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { definePlugin } from 'protobalance';
 
-const ALGORITHMS = ['round-robin', 'random'] as const;
+const ALGORITHMS = ['round-robin', 'random', 'client-hash'] as const;
 
 export default definePlugin({
   name: 'builtin-balancers',
