@@ -47,13 +47,9 @@ async function start(options: { config?: string }): Promise<void> {
   process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));
   process.on('uncaughtException', (err) => logger.error({ err: describeError(err) }, 'uncaught exception'));
   const balancer = new Balancer(config, { logger, source: config.source });
-  const addresses = await balancer.start();
-  const ms = Math.round(performance.now());
-  process.stdout.write(
-    `Proto Balance ${VERSION} accepting connections (${ms} ms after process start; config ${config.source} loaded in ${loadMs} ms):\n` +
-      `${describeListening(config, addresses)}\n`,
-  );
+  // Handlers go in before anything listens, so no signal can find the process unguarded.
   let signals = 0;
+  let started: Promise<unknown> = Promise.resolve();
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
@@ -62,13 +58,24 @@ async function start(options: { config?: string }): Promise<void> {
       return;
     }
     process.stdout.write(`${signal}: no longer accepting; draining for up to ${config.drainTimeout} ms\n`);
-    balancer.stop().then(
-      () => process.exit(0),
-      (err: unknown) => fail(err),
-    );
+    started
+      .catch(() => undefined)
+      .then(() => balancer.stop())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => fail(err),
+      );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const starting = balancer.start();
+  started = starting;
+  const addresses = await starting;
+  const ms = Math.round(performance.now());
+  process.stdout.write(
+    `Proto Balance ${VERSION} accepting connections (${ms} ms after process start; config ${config.source} loaded in ${loadMs} ms):\n` +
+      `${describeListening(config, addresses)}\n`,
+  );
 }
 
 async function check(options: { config?: string }): Promise<void> {

@@ -7,6 +7,7 @@ const BIN = fileURLToPath(new URL('../../bin/protobalance.js', import.meta.url))
 
 export interface Finished {
   code: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -31,7 +32,7 @@ export function startCli(args: string[], env: Record<string, string> = {}, cwd =
   child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (err += c));
   const exited = new Promise<Finished>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout: out, stderr: err })),
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err })),
   );
   return {
     child,
@@ -51,7 +52,7 @@ export function startCli(args: string[], env: Record<string, string> = {}, cwd =
         child.stdout!.on('data', check);
         void exited.then((f) => {
           clearTimeout(timer);
-          if (!out.includes(text)) reject(new Error(`exited ${f.code} before "${text}"; stderr: ${f.stderr}`));
+          if (!out.includes(text)) reject(new Error(`exited ${f.code ?? f.signal} before "${text}"; stdout: ${f.stdout}; stderr: ${f.stderr}`));
         });
         check();
       });
