@@ -49,7 +49,8 @@ async function start(options: { config?: string }): Promise<void> {
   const balancer = new Balancer(config, { logger, source: config.source });
   // Handlers go in before anything listens, so no signal can find the process unguarded.
   let signals = 0;
-  let started: Promise<unknown> = Promise.resolve();
+  let starting: Promise<ListeningAddress[]> | undefined;
+  let running = false;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
@@ -57,20 +58,21 @@ async function start(options: { config?: string }): Promise<void> {
       void balancer.stop(0);
       return;
     }
+    // stop() closes the listeners before it first awaits, so the line below is true when printed.
+    const stopped = running
+      ? balancer.stop()
+      : (starting ?? Promise.resolve()).catch(() => undefined).then(() => balancer.stop());
     process.stdout.write(`${signal}: no longer accepting; draining for up to ${config.drainTimeout} ms\n`);
-    started
-      .catch(() => undefined)
-      .then(() => balancer.stop())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => fail(err),
-      );
+    stopped.then(
+      () => process.exit(0),
+      (err: unknown) => fail(err),
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const starting = balancer.start();
-  started = starting;
+  starting = balancer.start();
   const addresses = await starting;
+  running = true;
   const ms = Math.round(performance.now());
   process.stdout.write(
     `Proto Balance ${VERSION} accepting connections (${ms} ms after process start; config ${config.source} loaded in ${loadMs} ms):\n` +

@@ -1,0 +1,225 @@
+/**
+ * `npm run bench [-- --quick]`: Proto Balance against its backends, direct and through the
+ * balancer, in one run on 127.0.0.1. Backends and the balancer each run in their own child
+ * process; this process is the load generator. Prints a markdown table and writes it, with
+ * the date, Node version and machine, to bench/RESULTS.md.
+ */
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { startChild, killAll, type Child } from './children.ts';
+import { bulkDownload, bulkUpload, closeAll, keepAlive, newConnections, openIdle, type RateOptions, type RateResult } from './load.ts';
+import { REQUEST_SIZE, RESPONSE_SIZE } from './protocol.ts';
+import { machine, table, writeResults, type Row } from './report.ts';
+import { bareNodeStartup, balancerStartup } from './startup.ts';
+
+const quick = process.argv.includes('--quick');
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const P = quick
+  ? { phaseMs: 1_000, warmupMs: 200, bulkBytes: 256 * MiB, bulkMs: 1_000, idle: 500, startupRuns: 3, random: false, watchdogMs: 60_000 }
+  : { phaseMs: 4_000, warmupMs: 500, bulkBytes: 1 * GiB, bulkMs: 3_000, idle: 2_000, startupRuns: 3, random: true, watchdogMs: 180_000 };
+const NEW_CONN_LOOPS = 32;
+const KEEPALIVE_CONNS = 64;
+const MAX_OPS = 2_000_000;
+
+const runStarted = performance.now();
+const loadBefore = loadavg()[0] ?? 0;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+process.on('exit', killAll);
+const watchdog = setTimeout(() => {
+  log(`bench: still running after ${P.watchdogMs / 1000} s; giving up`);
+  killAll();
+  process.exit(1);
+}, P.watchdogMs);
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, cmd)));
+}
+
+interface Target {
+  label: string;
+  /** The process whose CPU time and memory are counted for this target. */
+  proc: Child;
+  ports: Record<string, number>;
+}
+
+/** Run `work` and return its result with `proc`'s CPU time spent meanwhile (µs). */
+async function withCpu<T>(proc: Child, work: () => Promise<T>): Promise<{ result: T; cpuMicros: number }> {
+  const before = await proc.stats();
+  const result = await work();
+  const after = await proc.stats();
+  return { result, cpuMicros: after.cpuMicros - before.cpuMicros };
+}
+
+function port(t: Target, name: string): number {
+  const p = t.ports[name];
+  if (p === undefined) throw new Error(`${t.label}: no ${name} port`);
+  return p;
+}
+
+function describeRate(what: string, t: Target, r: RateResult, cpuMicros: number): void {
+  log(
+    `  ${what} ${t.label}: ${Math.round(r.perSecond)}/s, p99 ${r.p99Ms.toFixed(2)} ms, ${r.ops} ops in ${r.seconds.toFixed(1)} s, ` +
+      `${r.errors} errors, ${t.proc.name} CPU ${(cpuMicros / Math.max(1, r.ops)).toFixed(1)} µs/op`,
+  );
+}
+
+async function rate(
+  what: string,
+  t: Target,
+  fn: (port: number, o: RateOptions) => Promise<RateResult>,
+  service: string,
+  concurrency: number,
+): Promise<{ r: RateResult; cpuPerOp: number }> {
+  const warm = await fn(port(t, service), { concurrency, durationMs: P.warmupMs, maxOps: MAX_OPS });
+  if (warm.ops === 0) throw new Error(`no answer during the warm-up (${warm.errors} errors)`);
+  const { result: r, cpuMicros } = await withCpu(t.proc, () =>
+    fn(port(t, service), { concurrency, durationMs: P.phaseMs, maxOps: MAX_OPS }),
+  );
+  describeRate(what, t, r, cpuMicros);
+  return { r, cpuPerOp: cpuMicros / Math.max(1, r.ops) };
+}
+
+async function bulk(t: Target): Promise<{ up: number; down: number; cpuMsPerGiB: number }> {
+  const { result, cpuMicros } = await withCpu(t.proc, async () => ({
+    up: await bulkUpload(port(t, 'bulk'), P.bulkBytes, P.bulkMs),
+    down: await bulkDownload(port(t, 'bulk'), P.bulkBytes, P.bulkMs),
+  }));
+  const bytes = result.up.bytes + result.down.bytes;
+  const cpuMsPerGiB = cpuMicros / 1000 / (bytes / GiB);
+  log(
+    `  bulk ${t.label}: up ${result.up.gbitPerSecond.toFixed(2)} Gbit/s (${(result.up.bytes / MiB).toFixed(0)} MiB), ` +
+      `down ${result.down.gbitPerSecond.toFixed(2)} Gbit/s (${(result.down.bytes / MiB).toFixed(0)} MiB), ${t.proc.name} CPU ${cpuMsPerGiB.toFixed(0)} ms/GiB`,
+  );
+  return { up: result.up.gbitPerSecond, down: result.down.gbitPerSecond, cpuMsPerGiB };
+}
+
+async function idle(t: Target): Promise<number> {
+  await closeAll(await openIdle(port(t, 'echo'), 100)); // first-use allocations out of the way
+  const before = await t.proc.stats(true);
+  const sockets = await openIdle(port(t, 'echo'), P.idle);
+  await new Promise((r) => setTimeout(r, 300));
+  const after = await t.proc.stats(true);
+  await closeAll(sockets);
+  const kib = (after.rss - before.rss) / 1024 / sockets.length;
+  log(`  ${sockets.length} idle connections ${t.label}: ${t.proc.name} RSS +${((after.rss - before.rss) / MiB).toFixed(1)} MiB, ${kib.toFixed(1)} KiB each`);
+  return kib;
+}
+
+const warnings: string[] = [];
+
+/** Run one phase; a failure becomes a warning and an empty cell, not the end of the run. */
+async function attempt<T>(what: string, work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log(`  ${what}: FAILED: ${message}`);
+    warnings.push(`warning: ${what} failed: ${message}`);
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const tools = ['wrk', 'iperf3'].map((t) => `${t} ${onPath(t) ? 'installed (not used)' : 'not installed'}`).join(', ');
+  log(`Proto Balance benchmark${quick ? ' (--quick)' : ''}: node ${process.version}, ${machine()}`);
+  log(`load generator: Node (this process); ${tools}; load average ${loadBefore.toFixed(2)}`);
+
+  const backends = await startChild('backends', new URL('./backends.ts', import.meta.url), []);
+  const nodes = ['echo', 'reqres', 'bulk'].map((name) => `${name}=127.0.0.1:${backends.ports[name]}`);
+  const rr = await startChild('balancer', new URL('./balancer-process.ts', import.meta.url), ['round-robin', ...nodes]);
+  const direct: Target = { label: 'direct', proc: backends, ports: backends.ports };
+  const through: Target = { label: 'balancer', proc: rr, ports: rr.ports };
+  const rssBackends = (await backends.stats(true)).rss;
+  const rssBalancer = (await rr.stats(true)).rss;
+  log(`  RSS at rest: backends ${(rssBackends / MiB).toFixed(1)} MiB, balancer ${(rssBalancer / MiB).toFixed(1)} MiB`);
+  // Idle connections first, while the heaps are still small and steady (bulk churn makes RSS noisy).
+  const idleD = await attempt('idle connections direct', () => idle(direct));
+  const idleB = await attempt('idle connections balancer', () => idle(through));
+
+  const ncD = await attempt('new connections direct', () => rate('new connections', direct, newConnections, 'reqres', NEW_CONN_LOOPS));
+  const ncB = await attempt('new connections balancer', () => rate('new connections', through, newConnections, 'reqres', NEW_CONN_LOOPS));
+  let ncR: Awaited<ReturnType<typeof rate>> | undefined;
+  if (P.random) {
+    const random = await startChild('balancer-random', new URL('./balancer-process.ts', import.meta.url), ['random', ...nodes]);
+    const target: Target = { label: 'balancer (random)', proc: random, ports: random.ports };
+    ncR = await attempt('new connections balancer (random)', () => rate('new connections', target, newConnections, 'reqres', NEW_CONN_LOOPS));
+    await random.stop();
+  }
+  const kaD = await attempt('keep-alive direct', () => rate('keep-alive', direct, keepAlive, 'reqres', KEEPALIVE_CONNS));
+  const kaB = await attempt('keep-alive balancer', () => rate('keep-alive', through, keepAlive, 'reqres', KEEPALIVE_CONNS));
+  const bulkD = await attempt('bulk direct', () => bulk(direct));
+  const bulkB = await attempt('bulk balancer', () => bulk(through));
+  await rr.stop();
+
+  const echoAddress = `127.0.0.1:${backends.ports.echo}`;
+  const startBare = await attempt('start-up bare Node', () => bareNodeStartup(P.startupRuns));
+  const startPb = await attempt('start-up protobalance', () => balancerStartup(echoAddress, P.startupRuns));
+  log(
+    `  start-up (median of ${P.startupRuns}): bare Node server ${startBare?.spawnToLineMs.toFixed(0)} ms, ` +
+      `protobalance start ${startPb?.spawnToLineMs.toFixed(0)} ms (it says ${startPb?.selfReportedMs} ms)`,
+  );
+  await backends.stop();
+
+  const rows: Row[] = [
+    { figure: `new connections/s (${NEW_CONN_LOOPS} loops: connect, ${REQUEST_SIZE} B request, ${RESPONSE_SIZE} B answer, close)`, direct: ncD?.r.perSecond, balancer: ncB?.r.perSecond },
+    { figure: 'new connection p99 latency (ms)', direct: ncD?.r.p99Ms, balancer: ncB?.r.p99Ms },
+    ...(P.random
+      ? [
+          { figure: "new connections/s, balance: 'random'", direct: ncD?.r.perSecond, balancer: ncR?.r.perSecond },
+          { figure: "new connection p99 latency (ms), balance: 'random'", direct: ncD?.r.p99Ms, balancer: ncR?.r.p99Ms },
+        ]
+      : []),
+    { figure: `keep-alive requests/s (${KEEPALIVE_CONNS} connections)`, direct: kaD?.r.perSecond, balancer: kaB?.r.perSecond },
+    { figure: 'keep-alive p99 latency (ms)', direct: kaD?.r.p99Ms, balancer: kaB?.r.p99Ms },
+    { figure: 'bulk upload, 1 stream (Gbit/s)', direct: bulkD?.up, balancer: bulkB?.up },
+    { figure: 'bulk download, 1 stream (Gbit/s)', direct: bulkD?.down, balancer: bulkB?.down },
+    { figure: 'CPU per new connection (µs) ¹', direct: ncD?.cpuPerOp, balancer: ncB?.cpuPerOp },
+    { figure: 'CPU per keep-alive request (µs) ¹', direct: kaD?.cpuPerOp, balancer: kaB?.cpuPerOp },
+    { figure: 'CPU per GiB of bulk, up + down (ms) ¹', direct: bulkD?.cpuMsPerGiB, balancer: bulkB?.cpuMsPerGiB },
+    { figure: 'RSS at rest (MiB) ¹', direct: rssBackends / MiB, balancer: rssBalancer / MiB },
+    { figure: `RSS per idle connection (KiB, ${P.idle} open) ¹`, direct: idleD, balancer: idleB },
+    { figure: `start-up, spawn to "accepting connections" (ms, median of ${P.startupRuns}) ²`, direct: startBare?.spawnToLineMs, balancer: startPb?.spawnToLineMs },
+    { figure: `start-up as printed, "ms after process start" (median of ${P.startupRuns}) ²`, direct: startBare?.selfReportedMs, balancer: startPb?.selfReportedMs },
+  ];
+  const tableText = table(rows);
+  const seconds = (performance.now() - runStarted) / 1000;
+  const notes = [
+    `mode: ${quick ? '--quick' : 'default'}; rate phases ${P.phaseMs / 1000} s each after a ${P.warmupMs} ms warm-up; bulk up to ${P.bulkBytes / MiB} MiB or ${P.bulkMs / 1000} s per direction; run took ${seconds.toFixed(1)} s`,
+    'all on 127.0.0.1; load generator, backends and balancer in three separate Node processes; balancer: createBalancer, one listener and one single-node cluster per backend, round-robin unless noted, log silent',
+    `load generator: Node; ${tools}; 1-minute load average before the run ${loadBefore.toFixed(2)} (other work on the machine skews every figure)`,
+    '¹ direct column: the backends process (echo, request/response and bulk servers); balancer column: the balancer process',
+    '² direct column: a bare Node TCP server (`node --no-node-snapshot -e`); balancer column: `node --no-node-snapshot bin/protobalance.js start --config <temp .ts>`',
+    ...warnings,
+  ];
+  for (const [what, d, b] of [
+    ['new connections/s', ncD, ncB],
+    ['keep-alive requests/s', kaD, kaB],
+  ] as const) {
+    if (!d || !b) continue;
+    const ratio = b.r.perSecond / d.r.perSecond;
+    if (!(ratio >= 0.1 && ratio <= 1.0)) notes.push(`warning: ${what} ratio ${ratio.toFixed(2)} is outside 0.1-1.0`);
+    if (d.r.errors + b.r.errors > 0) notes.push(`warning: ${what}: ${d.r.errors} errors direct, ${b.r.errors} through the balancer`);
+  }
+  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  if (warnings.length > 0) {
+    log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; run took ${seconds.toFixed(1)} s`);
+    process.exitCode = 1;
+    return;
+  }
+  await writeResults(new URL('./RESULTS.md', import.meta.url), tableText, notes);
+  log(`\nwrote bench/RESULTS.md; run took ${seconds.toFixed(1)} s`);
+}
+
+main().then(
+  () => {
+    clearTimeout(watchdog);
+    process.exit(process.exitCode ?? 0);
+  },
+  (err: unknown) => {
+    log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    killAll();
+    process.exit(1);
+  },
+);
