@@ -3,15 +3,8 @@ import * as assert from 'uvu/assert';
 import net, { type Server } from 'node:net';
 import { createBalancer, isProtoBalanceError, type Config } from '../../core/index.ts';
 import { oneCluster, recordingLogger, startBalancer } from '../helpers/balancer.ts';
-import { closeServer, closed, connect, portOf, readAll, startEchoServer, waitFor } from '../helpers/net.ts';
+import { addr, roundTrip, closeServer, closed, connect, readAll, startEchoServer, waitFor } from '../helpers/net.ts';
 
-const addr = (server: Server) => `127.0.0.1:${portOf(server)}`;
-
-async function roundTrip(port: number, text: string): Promise<string> {
-  const socket = await connect(port);
-  socket.end(text);
-  return (await readAll(socket)).toString();
-}
 
 /** Echo once on an open socket. */
 function echoOnce(socket: net.Socket, text: string): Promise<string> {

@@ -3,10 +3,8 @@ import * as assert from 'uvu/assert';
 import { createHooks, type ConnectionTotals, type Plugin } from '../../core/index.ts';
 import { tapOnlyView } from '../../core/hooks.ts';
 import { oneCluster, startBalancer } from '../helpers/balancer.ts';
-import type { Server } from 'node:net';
-import { closeServer, closed, connect, freePort, portOf, readAll, startEchoServer, waitFor } from '../helpers/net.ts';
+import { addr, roundTrip, closeServer, closed, connect, freePort, startEchoServer, waitFor } from '../helpers/net.ts';
 
-const addr = (server: Server) => `127.0.0.1:${portOf(server)}`;
 
 /** A plugin that records every hook it sees, in order. */
 function recorder(events: string[]): Plugin {
@@ -25,12 +23,6 @@ function recorder(events: string[]): Plugin {
       hooks.shutdown.tapPromise('recorder', async () => void events.push('shutdown'));
     },
   };
-}
-
-async function roundTrip(port: number, text: string): Promise<string> {
-  const socket = await connect(port);
-  socket.end(text);
-  return (await readAll(socket)).toString();
 }
 
 const order = suite('hooks: documented order');

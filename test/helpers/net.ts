@@ -159,3 +159,15 @@ export function readSlowly(socket: Socket, delayMs = 1): Promise<Buffer> {
     socket.once('close', () => reject(new Error('socket closed before its end')));
   });
 }
+
+/** `127.0.0.1:<port>` of a listening server, as a node address. */
+export function addr(server: Server): string {
+  return `${HOST}:${portOf(server)}`;
+}
+
+/** Connect, send `text`, end, and return everything the other side sent back. */
+export async function roundTrip(port: number, text: string): Promise<string> {
+  const socket = await connect(port);
+  socket.end(text);
+  return (await readAll(socket)).toString();
+}
