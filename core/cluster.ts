@@ -3,7 +3,6 @@
  * live state (state colour, availability, counters); it outlives config generations
  * so that counters and states survive a reload that keeps the node's cluster and id.
  */
-import type { Socket } from 'node:net';
 import type { Chooser, NodeState, NodeView, ResolvedCluster, ResolvedNode } from './types.ts';
 
 export class BalancerNode implements NodeView {
@@ -32,9 +31,6 @@ export class BalancerNode implements NodeView {
   recentFailures = 0;
   connectLatency = 0;
   metrics: Record<string, number> = {};
-
-  /** Client sockets of the node's open connections, so Red can close them at once. */
-  readonly clients = new Set<Socket>();
 
   constructor(cluster: string, config: ResolvedNode) {
     this.cluster = cluster;

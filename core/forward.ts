@@ -179,7 +179,6 @@ export class Connection {
     node.activeConnections++;
     node.totalConnections++;
     node.recentFailures = 0;
-    node.clients.add(this.client);
     upstream.on('close', this.onSocketClose);
     const idle = this.gen.config.idleTimeout;
     if (idle > 0) {
@@ -255,7 +254,6 @@ export class Connection {
       node.activeConnections--;
       node.bytesIn += bytesFromClient;
       node.bytesOut += bytesToClient;
-      node.clients.delete(this.client);
     }
     try {
       this.gen.hooks.closed.call(this.ctx, {
