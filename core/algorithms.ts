@@ -8,6 +8,11 @@ import { describeError, ErrorCodes, pbError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Chooser, ClientView, NodeView, ResolvedCluster } from './types.ts';
 
+/** What the forwarding path calls: a node among the candidates, always one of them. */
+export interface NodeChooser {
+  choose<N extends NodeView>(nodes: readonly N[], client: ClientView): N;
+}
+
 interface Registration {
   module: string;
   plugin: string;
@@ -32,7 +37,7 @@ export class AlgorithmRegistry {
   }
 
   /** A chooser for `cluster`, guarded so that a failing algorithm never costs a connection. */
-  async instantiate(cluster: ResolvedCluster, runner: AlgorithmRunner, logger: Logger): Promise<Chooser> {
+  async instantiate(cluster: ResolvedCluster, runner: AlgorithmRunner, logger: Logger): Promise<NodeChooser> {
     const colon = cluster.balance.indexOf(':');
     const name = colon < 0 ? cluster.balance : cluster.balance.slice(0, colon);
     const argument = colon < 0 ? undefined : cluster.balance.slice(colon + 1);
@@ -62,22 +67,22 @@ export class AlgorithmRegistry {
 /**
  * Wraps a chooser so that a throw, or an answer naming no candidate, falls back to a
  * plain rotation over the candidates and is logged, instead of failing the client.
+ * The answer is looked up once, here, so the caller gets the node itself.
  */
-export function guardChooser(inner: Chooser, logger: Logger): Chooser {
+export function guardChooser(inner: Chooser, logger: Logger): NodeChooser {
   let cursor = 0;
-  const fallback = (nodes: readonly NodeView[]) => nodes[cursor++ % nodes.length]!.id;
   return {
-    pick(nodes: readonly NodeView[], client: ClientView): string | undefined {
+    choose<N extends NodeView>(nodes: readonly N[], client: ClientView): N {
       let id: string | undefined;
       try {
         id = inner.pick(nodes, client);
       } catch (err) {
         logger.error({ err: describeError(err) }, 'algorithm failed; using a plain rotation for this choice');
-        return fallback(nodes);
+        return nodes[cursor++ % nodes.length]!;
       }
-      if (id !== undefined && nodes.some((n) => n.id === id)) return id;
+      for (let i = 0; i < nodes.length; i++) if (nodes[i]!.id === id) return nodes[i]!;
       logger.warn({ answer: id }, 'algorithm named no candidate; using a plain rotation for this choice');
-      return fallback(nodes);
+      return nodes[cursor++ % nodes.length]!;
     },
   };
 }

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
-import { NodeRegistry } from './cluster.ts';
+import { findNode, NodeRegistry } from './cluster.ts';
 import { validateConfig } from './config-validate.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
 import { Connection, type ConnectionTracker } from './forward.ts';
@@ -96,8 +96,7 @@ export class Balancer {
 
   /** A node by `cluster/id`. */
   node(key: string): BalancerNode | undefined {
-    const slash = key.indexOf('/');
-    return this.generation.clusters.get(key.slice(0, slash))?.node(key.slice(slash + 1));
+    return findNode(this.generation.clusters, key);
   }
 
   connections(): ConnectionInfo[] {
@@ -115,7 +114,7 @@ export class Balancer {
    */
   setNodeState(key: string, state: NodeState): void {
     const node = this.node(key);
-    if (!node) throw pbError(ErrorCodes.NOT_RUNNING, `no node ${key}`);
+    if (!node) throw pbError(ErrorCodes.NODE_UNKNOWN, `no node ${key} (expected "cluster/id")`);
     const previous = node.state;
     if (previous === state) return;
     node.state = state;

@@ -3,7 +3,8 @@
  * live state (state colour, availability, counters); it outlives config generations
  * so that counters and states survive a reload that keeps the node's cluster and id.
  */
-import type { Chooser, NodeState, NodeView, ResolvedCluster, ResolvedNode } from './types.ts';
+import type { NodeChooser } from './algorithms.ts';
+import type { NodeState, NodeView, ResolvedCluster, ResolvedNode } from './types.ts';
 
 export class BalancerNode implements NodeView {
   /** `cluster/id`: the node's identity across generations. */
@@ -63,10 +64,10 @@ export class Cluster {
   readonly name: string;
   readonly config: ResolvedCluster;
   readonly nodes: readonly BalancerNode[];
-  readonly chooser: Chooser;
+  readonly chooser: NodeChooser;
   private readonly byId: Map<string, BalancerNode>;
 
-  constructor(config: ResolvedCluster, nodes: readonly BalancerNode[], chooser: Chooser) {
+  constructor(config: ResolvedCluster, nodes: readonly BalancerNode[], chooser: NodeChooser) {
     this.name = config.name;
     this.config = config;
     this.nodes = nodes;
@@ -99,18 +100,16 @@ export class NodeRegistry {
     return node;
   }
 
-  get(key: string): BalancerNode | undefined {
-    return this.nodes.get(key);
-  }
-
-  all(): IterableIterator<BalancerNode> {
-    return this.nodes.values();
-  }
-
   /** Forget nodes the current generation no longer has once they carry no connection. */
   prune(keep: ReadonlySet<string>): void {
     for (const [key, node] of this.nodes) {
       if (!keep.has(key) && node.activeConnections === 0) this.nodes.delete(key);
     }
   }
+}
+
+/** The node `cluster/id` among `clusters`, or undefined. */
+export function findNode(clusters: ReadonlyMap<string, Cluster>, key: string): BalancerNode | undefined {
+  const slash = key.indexOf('/');
+  return slash < 0 ? undefined : clusters.get(key.slice(0, slash))?.node(key.slice(slash + 1));
 }

@@ -120,8 +120,7 @@ export class Connection {
     }
     const selected = hooks.selectNode.call(ctx, candidates);
     if (selected) return selected;
-    const id = ctx.cluster.chooser.pick(candidates, ctx.client);
-    return candidates.find((n) => n.id === id);
+    return ctx.cluster.chooser.choose(candidates, ctx.client);
   }
 
   private dial(node: BalancerNode): void {

@@ -3,14 +3,14 @@
  * algorithm instances, clusters). Built whole beside the serving one and swapped in one
  * step; connections keep the generation they arrived in.
  */
-import { AlgorithmRegistry } from './algorithms.ts';
+import { AlgorithmRegistry, type NodeChooser } from './algorithms.ts';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
-import { Cluster, type NodeRegistry } from './cluster.ts';
+import { Cluster, findNode, type NodeRegistry } from './cluster.ts';
 import { createHooks, type Hooks } from './hooks.ts';
 import type { Logger } from './logger.ts';
 import type { BalancerView, PluginApi } from './plugin-api.ts';
 import { applyPlugins, checkDependencies, loadPlugin, type LoadedPlugin } from './plugin-host.ts';
-import type { Chooser, PluginEntry, ResolvedConfig } from './types.ts';
+import type { PluginEntry, ResolvedConfig } from './types.ts';
 import { VERSION } from './version.ts';
 
 export interface Generation {
@@ -46,10 +46,7 @@ export async function buildGeneration(o: BuildOptions): Promise<Generation> {
   const view: BalancerView = {
     clusters: () => [...clusters.values()],
     cluster: (name) => clusters.get(name),
-    node: (key) => {
-      const slash = key.indexOf('/');
-      return clusters.get(key.slice(0, slash))?.node(key.slice(slash + 1));
-    },
+    node: (key) => findNode(clusters, key),
   };
   const apiFor = (plugin: { name: string }): PluginApi => ({
     version: VERSION,
@@ -62,7 +59,7 @@ export async function buildGeneration(o: BuildOptions): Promise<Generation> {
 
   // Every algorithm is instantiated before any live node is touched, so that a config
   // whose algorithms fail leaves the serving nodes exactly as they were.
-  const choosers: Chooser[] = [];
+  const choosers: NodeChooser[] = [];
   for (const c of Object.values(config.clusters)) choosers.push(await algorithms.instantiate(c, o.runner, logger));
   Object.values(config.clusters).forEach((c, i) => {
     const nodes = c.nodes.map((n) => o.nodes.take(c.name, n));

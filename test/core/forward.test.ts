@@ -138,6 +138,20 @@ async function echoRoundTrip(rig: Rig, port: number, payload: Buffer): Promise<B
   return got;
 }
 
+/**
+ * After trouble: the balancer lets go of every connection, still serves `clients` more
+ * clients with their own bytes, and nothing escaped to the process.
+ */
+async function expectStillServing(rig: Rig, tb: TestBalancer, clients = 1, seed = 1): Promise<void> {
+  await drained(tb, 'the troubled connections to be gone');
+  for (let i = 0; i < clients; i++) {
+    const payload = payloadFor(seed + i);
+    assert.equal(await echoRoundTrip(rig, tb.port, payload), payload, `client ${i} after the trouble is served`);
+  }
+  await drained(tb);
+  assert.equal(escaped, []);
+}
+
 // ─── a node that never completes the TCP handshake ──────────────────────────
 
 interface SilentNode {
@@ -572,11 +586,7 @@ contained('clients that reset at once, in every phase, then a client is served',
       if (i % 2 === 0) s.resetAndDestroy(); // before even connecting
       else s.once('connect', () => s.resetAndDestroy());
     }
-    await drained(tb, 'the reset clients to be gone');
-    const payload = payloadFor(1);
-    assert.equal(await echoRoundTrip(rig, tb.port, payload), payload, 'the next client is served');
-    await drained(tb);
-    assert.equal(escaped, []);
+    await expectStillServing(rig, tb, 1, 1);
   }),
 );
 
@@ -599,13 +609,7 @@ contained('clients that reset while the balancer is dialling, then a client is s
       c.resetAndDestroy();
     }
     assert.ok(duringDial > 0, `some clients reset while the balancer was dialling (${duringDial})`);
-    await drained(tb, 'the reset clients to be gone');
-    for (let i = 0; i < 4; i++) {
-      const payload = payloadFor(i);
-      assert.equal(await echoRoundTrip(rig, tb.port, payload), payload, `client ${i} served`);
-    }
-    await drained(tb);
-    assert.equal(escaped, []);
+    await expectStillServing(rig, tb, 4, 0);
   }),
 );
 
@@ -627,11 +631,7 @@ contained('a node that resets right after accept, then a client is served', () =
       // The RST reaches the client as a reset, or as a plain close when it came first.
       if (err) assert.is(err.code, 'ECONNRESET');
     }
-    await drained(tb);
-    const payload = payloadFor(99);
-    assert.equal(await echoRoundTrip(rig, tb.port, payload), payload, 'the next client is served');
-    await drained(tb);
-    assert.equal(escaped, []);
+    await expectStillServing(rig, tb, 1, 99);
   }),
 );
 
@@ -652,11 +652,7 @@ contained('a client that vanishes while the node streams to it, then a client is
       if (i % 2 === 0) c.destroy();
       else c.resetAndDestroy();
     }
-    await drained(tb);
-    const payload = payloadFor(7);
-    assert.equal(await echoRoundTrip(rig, tb.port, payload), payload, 'the next client is served');
-    await drained(tb);
-    assert.equal(escaped, []);
+    await expectStillServing(rig, tb, 1, 7);
   }),
 );
 
