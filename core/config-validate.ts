@@ -15,6 +15,7 @@ import type {
   ResolvedConfig,
   ResolvedListener,
   ResolvedNode,
+  ResolvedProbe,
 } from './types.ts';
 
 export const DEFAULTS = {
@@ -22,6 +23,13 @@ export const DEFAULTS = {
   retryInterval: 10_000,
   drainTimeout: 10_000,
   idleTimeout: 0,
+  rateWindow: 10_000,
+  sandboxCpuTimeout: 50,
+  sandboxMemoryLimit: 32,
+  sandboxMaxFailures: 5,
+  probeInterval: 5_000,
+  probeTimeout: 2_000,
+  probeMetric: 'load',
   stateDir: './.protobalance',
   adminHost: '127.0.0.1',
   adminPort: 9100,
@@ -118,7 +126,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
   raw.forEach((item, i) => {
     const nf = `${f}[${i}]`;
     if (!isObject(item)) return p.add(nf, 'an object { id, address }', item);
-    checkKeys(p, nf, item, ['id', 'address', 'loadFactor', 'fallover', 'connectTimeout']);
+    checkKeys(p, nf, item, ['id', 'address', 'loadFactor', 'fallover', 'connectTimeout', 'probe']);
     const id = item.id;
     if (typeof id !== 'string' || !NAME.test(id)) {
       p.add(`${nf}.id`, 'a name of letters, digits, ".", "_" or "-"', id);
@@ -135,6 +143,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
     }
     const fallover = optionalString(p, `${nf}.fallover`, item.fallover);
     const timeout = duration(p, `${nf}.connectTimeout`, item.connectTimeout, connectTimeout);
+    const probe = item.probe === undefined ? undefined : probeOf(p, `${nf}.probe`, item.probe);
     if (typeof id === 'string' && addr) {
       out.push({
         id,
@@ -143,6 +152,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
         loadFactor: typeof loadFactor === 'number' && loadFactor > 0 ? loadFactor : 1,
         fallover,
         connectTimeout: timeout,
+        probe,
       });
     }
   });
@@ -154,6 +164,60 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
   });
   const cycle = findCycle(new Map(out.map((n) => [n.id, n.fallover])));
   if (cycle) p.say(f, `fall-over nodes form a cycle: ${cycle.join(' -> ')}`);
+  return out;
+}
+
+function probeOf(p: Problems, f: string, raw: unknown): ResolvedProbe | undefined {
+  if (!isObject(raw)) {
+    p.add(f, 'an object { url } or { tcp }', raw);
+    return undefined;
+  }
+  checkKeys(p, f, raw, ['url', 'tcp', 'interval', 'timeout', 'metric']);
+  if ((raw.url === undefined) === (raw.tcp === undefined)) {
+    p.say(f, 'give exactly one of "url" (http://…) or "tcp" ("host:port")');
+    return undefined;
+  }
+  let kind: ResolvedProbe['kind'] = 'http';
+  let target = '';
+  if (raw.url !== undefined) {
+    if (typeof raw.url !== 'string' || !/^http:\/\/[^/\s]+/.test(raw.url)) return void p.add(`${f}.url`, 'an "http://host:port/path" URL', raw.url);
+    target = raw.url;
+  } else {
+    const hp = typeof raw.tcp === 'string' ? parseHostPort(raw.tcp) : undefined;
+    if (!hp || hp.port === undefined) return void p.add(`${f}.tcp`, '"host:port"', raw.tcp);
+    kind = 'tcp';
+    target = raw.tcp as string;
+  }
+  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.probeInterval);
+  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.probeTimeout), interval);
+  if (interval < 100) p.add(`${f}.interval`, 'at least "100ms"', raw.interval);
+  const metric = optionalString(p, `${f}.metric`, raw.metric) ?? DEFAULTS.probeMetric;
+  return { kind, target, interval, timeout, metric };
+}
+
+function sandboxOf(p: Problems, raw: unknown): ResolvedConfig['sandbox'] {
+  const out = {
+    cpuTimeout: DEFAULTS.sandboxCpuTimeout,
+    memoryLimit: DEFAULTS.sandboxMemoryLimit,
+    maxFailures: DEFAULTS.sandboxMaxFailures,
+  };
+  if (raw === undefined) return out;
+  if (!isObject(raw)) {
+    p.add('sandbox', 'an object { cpuTimeout, memoryLimit, maxFailures }', raw);
+    return out;
+  }
+  checkKeys(p, 'sandbox', raw, ['cpuTimeout', 'memoryLimit', 'maxFailures']);
+  out.cpuTimeout = duration(p, 'sandbox.cpuTimeout', raw.cpuTimeout, out.cpuTimeout);
+  if (out.cpuTimeout < 1) p.add('sandbox.cpuTimeout', 'at least "1ms"', raw.cpuTimeout);
+  if (raw.memoryLimit !== undefined) {
+    if (typeof raw.memoryLimit !== 'number' || !(raw.memoryLimit >= 8)) p.add('sandbox.memoryLimit', 'a number of MiB, at least 8', raw.memoryLimit);
+    else out.memoryLimit = raw.memoryLimit;
+  }
+  if (raw.maxFailures !== undefined) {
+    if (typeof raw.maxFailures !== 'number' || !Number.isInteger(raw.maxFailures) || raw.maxFailures < 1) {
+      p.add('sandbox.maxFailures', 'a whole number of at least 1', raw.maxFailures);
+    } else out.maxFailures = raw.maxFailures;
+  }
   return out;
 }
 
@@ -278,7 +342,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   }
   checkKeys(p, '', raw, [
     'listeners', 'clusters', 'connectTimeout', 'retryInterval', 'drainTimeout', 'idleTimeout',
-    'stateDir', 'admin', 'plugins', 'log',
+    'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log',
   ]);
   const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout);
   const ls = listeners(p, raw.listeners);
@@ -294,6 +358,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   if (admin.port !== undefined && (typeof admin.port !== 'number' || !Number.isInteger(admin.port) || admin.port < 0 || admin.port > 65535)) {
     p.add('admin.port', 'a port 0-65535', admin.port);
   }
+  if (raw.watch !== undefined && typeof raw.watch !== 'boolean') p.add('watch', 'true or false', raw.watch);
   const log = isObject(raw.log) ? raw.log : {};
   if (raw.log !== undefined && !isObject(raw.log)) p.add('log', 'an object { level }', raw.log);
   if (log.level !== undefined && !LOG_LEVELS.includes(log.level as LogLevel)) {
@@ -309,6 +374,9 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
     retryInterval: duration(p, 'retryInterval', raw.retryInterval, DEFAULTS.retryInterval),
     drainTimeout: duration(p, 'drainTimeout', raw.drainTimeout, DEFAULTS.drainTimeout),
     idleTimeout: duration(p, 'idleTimeout', raw.idleTimeout, DEFAULTS.idleTimeout),
+    rateWindow: duration(p, 'rateWindow', raw.rateWindow, DEFAULTS.rateWindow),
+    sandbox: sandboxOf(p, raw.sandbox),
+    watch: raw.watch === undefined ? true : raw.watch === true,
     stateDir: path.resolve(baseDir, optionalString(p, 'stateDir', raw.stateDir) ?? DEFAULTS.stateDir),
     admin: {
       host: optionalString(p, 'admin.host', admin.host) ?? DEFAULTS.adminHost,

@@ -33,6 +33,33 @@ export interface NodeConfig {
   /** Id of the node (same cluster) tried when this one is unavailable. */
   fallover?: string;
   connectTimeout?: Duration;
+  /** Polls a number from the node (its CPU, queue length…) into `NodeView.metrics`. */
+  probe?: ProbeConfig;
+}
+
+/**
+ * A load probe: `url` (http://… answering a number in its body) or `tcp` ('host:port'
+ * that writes a number and closes), polled every `interval`. The latest value reaches
+ * algorithms and policies as `node.metrics[metric]`.
+ */
+export interface ProbeConfig {
+  url?: string;
+  tcp?: string;
+  /** Default `'5s'`. */
+  interval?: Duration;
+  /** Default `'2s'`, never more than the interval. */
+  timeout?: Duration;
+  /** Metric name; default `'load'`. */
+  metric?: string;
+}
+
+export interface SandboxConfig {
+  /** CPU time one algorithm call may take before it is cut off (default `'50ms'`). */
+  cpuTimeout?: Duration;
+  /** Memory of one algorithm's isolate, in MiB (default 32). */
+  memoryLimit?: number;
+  /** Failures in a row after which a policy is reported broken (default 5). */
+  maxFailures?: number;
 }
 
 export interface AffinityConfig {
@@ -73,6 +100,12 @@ export interface Config {
   drainTimeout?: Duration;
   /** Close a connection when neither side has sent anything for this long (off when omitted). */
   idleTimeout?: Duration;
+  /** Window of the exponentially weighted connection and byte rates (default `'10s'`). */
+  rateWindow?: Duration;
+  /** Limits of the sandbox that runs algorithms and policies. */
+  sandbox?: SandboxConfig;
+  /** Watch the config, policies and local plugins and apply edits live (default true). */
+  watch?: boolean;
   stateDir?: string;
   admin?: AdminConfig;
   plugins?: PluginEntry[];
@@ -97,6 +130,16 @@ export interface ResolvedNode {
   loadFactor: number;
   fallover: string | undefined;
   connectTimeout: number;
+  probe: ResolvedProbe | undefined;
+}
+
+export interface ResolvedProbe {
+  kind: 'http' | 'tcp';
+  /** The URL, or `host:port` for tcp. */
+  target: string;
+  interval: number;
+  timeout: number;
+  metric: string;
 }
 
 export interface ResolvedCluster {
@@ -121,6 +164,9 @@ export interface ResolvedConfig {
   retryInterval: number;
   drainTimeout: number;
   idleTimeout: number;
+  rateWindow: number;
+  sandbox: { cpuTimeout: number; memoryLimit: number; maxFailures: number };
+  watch: boolean;
   stateDir: string;
   admin: { host: string; port: number; token: string | undefined };
   plugins: PluginEntry[];

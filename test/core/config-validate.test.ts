@@ -47,8 +47,8 @@ resolve('defaults and parsed fields', () => {
   assert.equal(r.listeners, [{ name: '8080', host: '0.0.0.0', portFrom: 8080, portTo: 8080, cluster: 'web' }]);
   const web = r.clusters.web!;
   assert.is(web.balance, 'round-robin');
-  assert.equal(web.nodes[0], { id: 'a', host: '10.0.0.1', port: 80, loadFactor: 2, fallover: 'c', connectTimeout: 2000 });
-  assert.equal(web.nodes[2], { id: 'c', host: '::1', port: 80, loadFactor: 1, fallover: undefined, connectTimeout: 2000 });
+  assert.equal(web.nodes[0], { id: 'a', host: '10.0.0.1', port: 80, loadFactor: 2, fallover: 'c', connectTimeout: 2000, probe: undefined });
+  assert.equal(web.nodes[2], { id: 'c', host: '::1', port: 80, loadFactor: 1, fallover: undefined, connectTimeout: 2000, probe: undefined });
 });
 
 resolve('durations cascade from global to cluster to node', () => {
@@ -188,3 +188,33 @@ errors('several problems are all reported', () => {
 
 resolve.run();
 errors.run();
+
+const added = suite('config: probes, sandbox limits, rate window');
+
+added('probe, sandbox and rateWindow resolve with defaults', () => {
+  const c = good();
+  c.clusters.web!.nodes[0]!.probe = { url: 'http://10.0.0.1:9000/load' };
+  c.clusters.web!.nodes[1]!.probe = { tcp: '10.0.0.2:9001', interval: '1s', timeout: '5s', metric: 'queue' };
+  c.sandbox = { cpuTimeout: '20ms' };
+  c.rateWindow = '30s';
+  const r = validateConfig(c);
+  assert.equal(r.clusters.web!.nodes[0]!.probe, { kind: 'http', target: 'http://10.0.0.1:9000/load', interval: 5000, timeout: 2000, metric: 'load' });
+  assert.equal(r.clusters.web!.nodes[1]!.probe, { kind: 'tcp', target: '10.0.0.2:9001', interval: 1000, timeout: 1000, metric: 'queue' });
+  assert.equal(r.sandbox, { cpuTimeout: 20, memoryLimit: 32, maxFailures: 5 });
+  assert.is(r.rateWindow, 30_000);
+  assert.is(r.watch, true);
+});
+
+added('bad probe and sandbox values name their field', () => {
+  assert.is(
+    problem(withCluster((c) => (c.clusters.web!.nodes[0]!.probe = { url: 'ftp://x' }))),
+    'clusters.web.nodes[0].probe.url: expected an "http://host:port/path" URL, got "ftp://x"',
+  );
+  assert.is(
+    problem(withCluster((c) => (c.clusters.web!.nodes[0]!.probe = { url: 'http://x/', tcp: 'x:1' }))),
+    'clusters.web.nodes[0].probe: give exactly one of "url" (http://…) or "tcp" ("host:port")',
+  );
+  assert.is(problem({ ...good(), sandbox: { memoryLimit: 2 } }), 'sandbox.memoryLimit: expected a number of MiB, at least 8, got 2');
+});
+
+added.run();
