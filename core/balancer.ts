@@ -3,7 +3,8 @@
  * the open connections. `createBalancer(config)` is the programmatic entry point.
  */
 import type { Socket } from 'node:net';
-import { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.ts';
+import type { AlgorithmRunner } from './algorithm-runner.ts';
+import { createSandboxRunner } from './sandbox.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
 import { findNode, NodeRegistry } from './cluster.ts';
 import { validateConfig } from './config-validate.ts';
@@ -13,6 +14,7 @@ import { buildGeneration, type Generation } from './generation.ts';
 import type { ListeningAddress } from './hooks.ts';
 import { ListenerSet } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { RateSampler } from './stats.ts';
 import { BUILTIN_PLUGINS } from '../plugins/builtin.ts';
 import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
 
@@ -23,8 +25,11 @@ export interface BalancerOptions {
   source?: string;
   /** Plugins loaded before the config's own; the built-in set by default. */
   builtins?: readonly PluginEntry[];
-  /** Makes the runner that executes algorithm modules (one per generation). */
-  createRunner?: () => AlgorithmRunner;
+  /**
+   * Makes the runner that executes algorithm modules, one per generation: isolates within
+   * `config.sandbox` limits by default (`createInProcessRunner` runs them unguarded).
+   */
+  createRunner?: (config: ResolvedConfig) => AlgorithmRunner;
 }
 
 /** Live figures of one open connection. */
@@ -41,7 +46,7 @@ export class Balancer {
   private config: ResolvedConfig;
   private readonly source: string | undefined;
   private readonly builtins: readonly PluginEntry[];
-  private readonly createRunner: () => AlgorithmRunner;
+  private readonly createRunner: (config: ResolvedConfig) => AlgorithmRunner;
   private readonly nodes = new NodeRegistry();
   private readonly listeners: ListenerSet;
   private readonly open = new Set<Connection>();
@@ -49,14 +54,20 @@ export class Balancer {
   private gen: Generation | undefined;
   private generations = 0;
   private stopping: Promise<void> | undefined;
+  private readonly rates: RateSampler;
 
   constructor(config: ResolvedConfig, options: BalancerOptions = {}) {
     this.config = config;
     this.source = options.source;
     this.logger = options.logger ?? createLogger(config.log.level);
     this.builtins = options.builtins ?? BUILTIN_PLUGINS;
-    this.createRunner = options.createRunner ?? createInProcessRunner;
+    this.createRunner = options.createRunner ?? ((c) => createSandboxRunner({ ...c.sandbox, baseDir: c.baseDir }));
     this.listeners = new ListenerSet(this.logger);
+    this.rates = new RateSampler({
+      window: () => this.config.rateWindow,
+      nodes: () => [...(this.gen?.clusters.values() ?? [])].flatMap((c) => c.nodes),
+      connections: () => this.open,
+    });
   }
 
   /** Build the first generation and open every listener. */
@@ -71,6 +82,7 @@ export class Balancer {
       throw err;
     }
     const addresses = this.listeners.addresses();
+    this.rates.start();
     this.gen.hooks.listening.call(addresses);
     return addresses;
   }
@@ -157,18 +169,22 @@ export class Balancer {
       for (const conn of this.open) conn.kill('balancer shutting down');
       while (this.open.size > 0) await new Promise((r) => setTimeout(r, 10));
     }
+    this.rates.stop();
     if (this.gen) await this.shutdownGeneration(this.gen);
   }
 
+  /** Generation ids count the builds that succeeded, so the serving one is never a gap. */
   private async build(config: ResolvedConfig): Promise<Generation> {
-    return buildGeneration({
-      id: ++this.generations,
+    const gen = await buildGeneration({
+      id: this.generations + 1,
       config,
       builtins: this.builtins,
       nodes: this.nodes,
       logger: this.logger,
-      runner: this.createRunner(),
+      runner: this.createRunner(config),
     });
+    this.generations = gen.id;
+    return gen;
   }
 
   private async shutdownGeneration(gen: Generation): Promise<void> {

@@ -10,6 +10,7 @@ import type { ListeningAddress } from './hooks.ts';
 import { createLogger, silentLogger } from './logger.ts';
 import type { ResolvedConfig } from './types.ts';
 import { VERSION } from './version.ts';
+import { watchConfig, type ConfigWatcher } from './watch.ts';
 
 function fail(err: unknown): never {
   const message = isProtoBalanceError(err) ? err.message : `unexpected error: ${describeError(err)}`;
@@ -51,6 +52,7 @@ async function start(options: { config?: string }): Promise<void> {
   let signals = 0;
   let starting: Promise<ListeningAddress[]> | undefined;
   let running = false;
+  let watcher: ConfigWatcher | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
@@ -59,6 +61,7 @@ async function start(options: { config?: string }): Promise<void> {
       return;
     }
     // stop() closes the listeners before it first awaits, so the line below is true when printed.
+    void watcher?.close();
     const stopped = running
       ? balancer.stop()
       : (starting ?? Promise.resolve()).catch(() => undefined).then(() => balancer.stop());
@@ -73,6 +76,8 @@ async function start(options: { config?: string }): Promise<void> {
   starting = balancer.start();
   const addresses = await starting;
   running = true;
+  watcher = watchConfig(balancer, { logger, watch: config.watch });
+  process.on('SIGHUP', () => void watcher?.reload('SIGHUP'));
   const ms = Math.round(performance.now());
   process.stdout.write(
     `Proto Balance ${VERSION} accepting connections (${ms} ms after process start; config ${config.source} loaded in ${loadMs} ms):\n` +

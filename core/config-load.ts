@@ -1,50 +1,22 @@
 /**
  * Finding and loading the config file with cosmiconfig: `protobalance.config.ts` (also
  * `.mts`, `.js`, `.mjs`, `.cjs`, `.json`), `.protobalancerc*`, or a `protobalance` key in
- * package.json. TypeScript configs are transpiled by esbuild (milliseconds; the TypeScript
- * compiler would cost far more at start-up) into a temporary module beside the original,
- * so that its relative imports resolve as written, then imported fresh.
+ * package.json. JavaScript and TypeScript configs are imported fresh (see import-fresh.ts),
+ * so a reload sees the edited file.
  */
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { transform } from 'esbuild';
-import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
+import { importFresh } from './import-fresh.ts';
 import { validateConfig } from './config-validate.ts';
 import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
 import type { ResolvedConfig } from './types.ts';
 
 export const MODULE_NAME = 'protobalance';
 
-let loadCount = 0;
-
-/** Imports a module fresh each time (a query defeats the loader's cache) so reloads see edits. */
-const importFresh: Loader = async (filepath) => {
-  const url = `${pathToFileURL(filepath).href}?v=${++loadCount}`;
-  const mod = (await import(url)) as { default?: unknown };
+const importConfig: Loader = async (filepath) => {
+  const mod = await importFresh(filepath);
   return mod.default ?? mod;
-};
-
-/** Temporary transpiled configs are named so; file watchers must ignore them. */
-export const TEMP_CONFIG_PREFIX = '.protobalance-config-';
-
-const importTypeScript: Loader = async (filepath) => {
-  const source = await readFile(filepath, 'utf8');
-  const { code } = await transform(source, {
-    loader: 'ts',
-    format: 'esm',
-    target: 'node20',
-    sourcefile: filepath,
-    sourcemap: 'inline',
-  });
-  const temp = path.join(path.dirname(filepath), `${TEMP_CONFIG_PREFIX}${process.pid}-${++loadCount}.mjs`);
-  await writeFile(temp, code);
-  try {
-    return await importFresh(temp, code);
-  } finally {
-    await rm(temp, { force: true });
-  }
 };
 
 const SEARCH_PLACES = [
@@ -67,7 +39,7 @@ function explorer() {
     searchPlaces: SEARCH_PLACES,
     cache: false,
     searchStrategy: 'none',
-    loaders: { '.ts': importTypeScript, '.mts': importTypeScript, '.js': importFresh, '.mjs': importFresh, '.cjs': importFresh },
+    loaders: { '.ts': importConfig, '.mts': importConfig, '.js': importConfig, '.mjs': importConfig, '.cjs': importConfig },
   });
 }
 

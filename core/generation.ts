@@ -53,14 +53,16 @@ export async function buildGeneration(o: BuildOptions): Promise<Generation> {
     config,
     logger: logger.child({ plugin: plugin.name }),
     balancer: view,
-    registerAlgorithm: (name, module) => algorithms.register(name, String(module), plugin.name),
+    registerAlgorithm: (name, module, options) => algorithms.register(name, String(module), plugin.name, options),
   });
   await applyPlugins(loaded, hooks, apiFor);
 
   // Every algorithm is instantiated before any live node is touched, so that a config
   // whose algorithms fail leaves the serving nodes exactly as they were.
   const choosers: NodeChooser[] = [];
-  for (const c of Object.values(config.clusters)) choosers.push(await algorithms.instantiate(c, o.runner, logger));
+  for (const c of Object.values(config.clusters)) choosers.push(
+      await algorithms.instantiate(c, o.runner, logger, { baseDir: config.baseDir, maxFailures: config.sandbox.maxFailures }),
+    );
   Object.values(config.clusters).forEach((c, i) => {
     const nodes = c.nodes.map((n) => o.nodes.take(c.name, n));
     clusters.set(c.name, new Cluster(c, nodes, choosers[i]!));

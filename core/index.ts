@@ -10,6 +10,8 @@ export type { ConnectionContext, ConnectionOutcome, ConnectionTotals } from './c
 export type { BalancerNode, Cluster } from './cluster.ts';
 export type { BalancerView, PluginApi } from './plugin-api.ts';
 export type { Logger } from './logger.ts';
-export type { AlgorithmRunner } from './algorithm-runner.ts';
+export { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.ts';
+export { createSandboxRunner, type SandboxLimits } from './sandbox.ts';
+export type { AlgorithmHealth, NodeChooser, RegisterOptions } from './algorithms.ts';
 export { VERSION } from './version.ts';
 export type * from './types.ts';

@@ -1,5 +1,6 @@
 /** What a plugin's `apply` receives beside the hooks. */
 import type { BalancerNode, Cluster } from './cluster.ts';
+import type { RegisterOptions } from './algorithms.ts';
 import type { Logger } from './logger.ts';
 import type { ResolvedConfig } from './types.ts';
 
@@ -25,5 +26,5 @@ export interface PluginApi {
    * the file of a pure algorithm module whose default export is an `AlgorithmDefinition`;
    * the core loads it into its algorithm runner, so it must not use Node APIs.
    */
-  registerAlgorithm(name: string, module: string | URL): void;
+  registerAlgorithm(name: string, module: string | URL, options?: RegisterOptions): void;
 }

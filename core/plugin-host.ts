@@ -5,7 +5,8 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { importFresh } from './import-fresh.ts';
 import semver from 'semver';
 import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
 import { tapOnlyView, type Hooks } from './hooks.ts';
@@ -69,7 +70,10 @@ export async function loadPlugin(entry: PluginEntry, baseDir: string, field: str
   const url = resolvePluginSpecifier(spec, baseDir);
   let mod: { default?: unknown };
   try {
-    mod = (await import(url)) as { default?: unknown };
+    // Local files are imported fresh so that a reload sees their edits; packages are not.
+    mod = (isLocal(spec) && !spec.startsWith('file:') ? await importFresh(fileURLToPath(url)) : await import(url)) as {
+      default?: unknown;
+    };
   } catch (err) {
     throw pbError(ErrorCodes.PLUGIN_LOAD, `${field}: cannot load plugin "${spec}": ${describeError(err)}`, { cause: err });
   }

@@ -216,6 +216,12 @@ export interface Chooser {
  */
 export interface AlgorithmDefinition<Options = Record<string, unknown>> {
   name: string;
+  /**
+   * True when `pick` depends only on the candidates' ids and load factors (not on the
+   * client nor on live counters): the host may then ask for upcoming picks in batches,
+   * used while the candidates stay the same, so the sandbox is crossed rarely.
+   */
+  batchable?: boolean;
   create(options: Options & AlgorithmBaseOptions): Chooser;
 }
 
@@ -225,6 +231,8 @@ export interface AlgorithmBaseOptions {
   /** The text after `:` in `balance: 'name:argument'`, if any. */
   argument?: string;
   hashSecret?: string;
+  /** For algorithms registered with `{ argument: 'module' }`: that module's default export. */
+  policy?: PolicyDefinition;
 }
 
 /** A user's load-rating function: lower rating means less loaded. */

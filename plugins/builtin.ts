@@ -8,5 +8,6 @@ const here = (file: string) => new URL(file, import.meta.url).href;
 
 export const BUILTIN_PLUGINS: readonly PluginEntry[] = [
   here('./health/node-state-filter.ts'),
+  here('./metrics/load-probe.ts'),
   here('./balancers/index.ts'),
 ];

@@ -1,0 +1,231 @@
+/**
+ * The sandbox runner: each algorithm instance (one per cluster) lives in its own
+ * isolated-vm isolate, with a memory limit per isolate and a CPU-time limit per call.
+ *
+ * - The algorithm module (and a policy module, for algorithms that take one) is bundled by
+ *   esbuild into one script; `protobalance` imports resolve to identity helpers, and Node
+ *   built-ins cannot be resolved at all (platform "neutral"), so no I/O can get in.
+ * - Inside, only JavaScript's own globals exist: no require, process, timers, network or
+ *   host objects. Each call carries plain copies of the candidates and the client.
+ * - Batchable algorithms (`batchable: true`) hand back 64 upcoming picks per crossing,
+ *   used while the candidates (ids and load factors) stay the same.
+ * - Errors are rethrown with the user's `file:line:column` (via the bundle's source map).
+ *   An isolate killed by its memory limit is rebuilt, fresh, on the next call.
+ */
+import path from 'node:path';
+import { build, type Plugin as EsbuildPlugin } from 'esbuild';
+import ivm from 'isolated-vm';
+import { toModulePath, type AlgorithmOptions, type AlgorithmRunner } from './algorithm-runner.ts';
+import { describeError, ErrorCodes, pbError } from './errors.ts';
+import { originalPosition, parseSourceMap, type SourceMap } from './source-map.ts';
+import type { Chooser, ClientView, NodeView } from './types.ts';
+
+export interface SandboxLimits {
+  /** CPU ms one call may take. */
+  cpuTimeout: number;
+  /** MiB of one isolate. */
+  memoryLimit: number;
+  /** Folder that relative source paths in error reports are relative to. */
+  baseDir: string;
+}
+
+const BATCH = 64;
+const SCRIPT_NAME = 'pb-sandbox.js';
+
+const SHIM = `const id = (x) => x;
+export const defineAlgorithm = id, definePolicy = id, definePlugin = id, defineConfig = id;`;
+
+const shimProtobalance: EsbuildPlugin = {
+  name: 'protobalance-shim',
+  setup(b) {
+    b.onResolve({ filter: /^protobalance$/ }, () => ({ path: 'protobalance', namespace: 'pb-shim' }));
+    b.onLoad({ filter: /.*/, namespace: 'pb-shim' }, () => ({ contents: SHIM, loader: 'js' }));
+  },
+};
+
+interface Bundle {
+  code: string;
+  map: SourceMap;
+}
+
+async function bundle(module: string, options: AlgorithmOptions, policy: string | undefined, baseDir: string): Promise<Bundle> {
+  const entry = [
+    `import algorithm from ${JSON.stringify(module)};`,
+    policy === undefined ? 'const policy = undefined;' : `import policy from ${JSON.stringify(policy)};`,
+    `if (!algorithm || typeof algorithm.create !== 'function') throw new Error('default export is not an algorithm { name, create(options) }');`,
+    `if (${policy !== undefined} && (!policy || typeof policy.rate !== 'function')) throw new Error('default export of the policy is not { name, rate(node) }');`,
+    `const chooser = algorithm.create(Object.assign(${JSON.stringify(options)}, policy ? { policy } : {}));`,
+    `if (!chooser || typeof chooser.pick !== 'function') throw new Error('create() did not return a chooser { pick(nodes, client) }');`,
+    `const none = { address: '', port: 0, listener: '' };`,
+    `globalThis.__pbPick = (nodes, client) => chooser.pick(nodes, client);`,
+    `globalThis.__pbPlan = (nodes, count) => { const out = []; for (let i = 0; i < count; i++) out.push(chooser.pick(nodes, none)); return out; };`,
+    `globalThis.__pbRank = typeof chooser.rank === 'function' ? (nodes, client) => chooser.rank(nodes, client) : undefined;`,
+    `globalThis.__pbBatchable = algorithm.batchable === true;`,
+  ].join('\n');
+  try {
+    const result = await build({
+      stdin: { contents: entry, resolveDir: baseDir, sourcefile: 'pb-entry.js', loader: 'js' },
+      absWorkingDir: baseDir,
+      bundle: true,
+      write: false,
+      format: 'iife',
+      platform: 'neutral',
+      mainFields: ['module', 'main'],
+      target: 'es2022',
+      sourcemap: 'external',
+      outfile: path.join(baseDir, SCRIPT_NAME),
+      plugins: [shimProtobalance],
+      logLevel: 'silent',
+    });
+    const js = result.outputFiles.find((f) => f.path.endsWith('.js'))!;
+    const map = result.outputFiles.find((f) => f.path.endsWith('.map'))!;
+    return { code: js.text, map: parseSourceMap(map.text) };
+  } catch (err) {
+    const first = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors?.[0];
+    const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column + 1}: ` : '';
+    throw pbError(ErrorCodes.ALGORITHM_LOAD, `${where}${first?.text ?? describeError(err)}`, { cause: err });
+  }
+}
+
+/** Plain-data copies of the candidates: all an algorithm may see. */
+function views(nodes: readonly NodeView[]): NodeView[] {
+  const out = new Array<NodeView>(nodes.length);
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    out[i] = {
+      id: n.id,
+      loadFactor: n.loadFactor,
+      activeConnections: n.activeConnections,
+      totalConnections: n.totalConnections,
+      connectionRate: n.connectionRate,
+      bytesRate: n.bytesRate,
+      recentFailures: n.recentFailures,
+      connectLatency: n.connectLatency,
+      state: n.state,
+      metrics: n.metrics,
+    };
+  }
+  return out;
+}
+
+type Ref = ivm.Reference<(...args: unknown[]) => unknown>;
+
+/** One algorithm instance in its isolate. */
+class IsolatedChooser implements Chooser {
+  private isolate!: ivm.Isolate;
+  private pickRef!: Ref;
+  private planRef!: Ref;
+  private rankRef: Ref | undefined;
+  private batchable = false;
+  /** Set when the isolate was killed (memory limit): the next call boots a new one. */
+  private dead = false;
+  private planned: string[] = [];
+  private next = 0;
+  private plannedIds: string[] = [];
+  private plannedFactors: number[] = [];
+  rank?: (nodes: readonly NodeView[], client: ClientView) => string[];
+
+  constructor(
+    private readonly bundle: Bundle,
+    private readonly limits: SandboxLimits,
+  ) {
+    this.boot();
+  }
+
+  /** (Re)create the isolate and run the bundle in it: the algorithm starts afresh. */
+  private boot(): void {
+    if (!this.isolate?.isDisposed) this.isolate?.dispose();
+    this.dead = false;
+    this.isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryLimit });
+    const context = this.isolate.createContextSync();
+    const script = this.isolate.compileScriptSync(this.bundle.code, { filename: SCRIPT_NAME });
+    this.guard(() => script.runSync(context, { timeout: this.limits.cpuTimeout * 20 }));
+    const global = context.global;
+    this.pickRef = global.getSync('__pbPick', { reference: true }) as Ref;
+    this.planRef = global.getSync('__pbPlan', { reference: true }) as Ref;
+    const rank = global.getSync('__pbRank', { reference: true }) as Ref;
+    this.rankRef = rank.typeof === 'function' ? rank : undefined;
+    this.rank = this.rankRef ? (nodes, client) => this.call('rank', [views(nodes), client]) as string[] : undefined;
+    this.batchable = global.getSync('__pbBatchable') === true;
+    this.planned = [];
+  }
+
+  pick(nodes: readonly NodeView[], client: ClientView): string | undefined {
+    if (!this.batchable) return this.call('pick', [views(nodes), client]) as string | undefined;
+    if (this.next >= this.planned.length || !this.sameCandidates(nodes)) {
+      this.planned = this.call('plan', [views(nodes), BATCH]) as string[];
+      this.next = 0;
+      this.plannedIds = nodes.map((n) => n.id);
+      this.plannedFactors = nodes.map((n) => n.loadFactor);
+    }
+    return this.planned[this.next++];
+  }
+
+  dispose(): void {
+    if (!this.isolate.isDisposed) this.isolate.dispose();
+  }
+
+  private sameCandidates(nodes: readonly NodeView[]): boolean {
+    if (nodes.length !== this.plannedIds.length) return false;
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i]!.id !== this.plannedIds[i] || nodes[i]!.loadFactor !== this.plannedFactors[i]) return false;
+    }
+    return true;
+  }
+
+  /** Call one of the isolate's entry points; the ref is taken after a reboot, never before. */
+  private call(entry: 'pick' | 'plan' | 'rank', args: unknown[]): unknown {
+    if (this.dead || this.isolate.isDisposed) this.boot();
+    const ref = entry === 'pick' ? this.pickRef : entry === 'plan' ? this.planRef : this.rankRef!;
+    return this.guard(() =>
+      ref.applySync(undefined, args, { arguments: { copy: true }, result: { copy: true }, timeout: this.limits.cpuTimeout }),
+    );
+  }
+
+  /** Run `fn`, turning the isolate's failures into errors that say where and why. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      const message = describeError(err);
+      if (this.isolate.isDisposed || /disposed/i.test(message)) {
+        this.dead = true;
+        throw new Error(`ran out of memory (limit ${this.limits.memoryLimit} MiB); it restarts with fresh state`);
+      }
+      if (/timed out/i.test(message)) throw new Error(`exceeded its CPU time limit of ${this.limits.cpuTimeout} ms`);
+      throw new Error(`${this.locate(err)}${message}`);
+    }
+  }
+
+  /** `file:line:column: ` of the innermost frame of the user's code, when known. */
+  private locate(err: unknown): string {
+    const stack = err instanceof Error ? (err.stack ?? '') : '';
+    const re = new RegExp(`${SCRIPT_NAME.replace('.', '\\.')}:(\\d+):(\\d+)`, 'g');
+    for (let m = re.exec(stack); m; m = re.exec(stack)) {
+      const pos = originalPosition(this.bundle.map, Number(m[1]), Number(m[2]));
+      if (pos && !pos.source.includes('pb-entry.js')) return `${pos.source}:${pos.line}:${pos.column}: `;
+    }
+    return '';
+  }
+}
+
+/** Runs every algorithm in its own isolate, within `limits`. */
+export function createSandboxRunner(limits: SandboxLimits): AlgorithmRunner {
+  const live: IsolatedChooser[] = [];
+  return {
+    async create(module, options, policy) {
+      const code = await bundle(toModulePath(module), options, policy, limits.baseDir);
+      let chooser: IsolatedChooser;
+      try {
+        chooser = new IsolatedChooser(code, limits);
+      } catch (err) {
+        throw pbError(ErrorCodes.ALGORITHM_LOAD, `${toModulePath(policy ?? module)}: ${describeError(err)}`, { cause: err });
+      }
+      live.push(chooser);
+      return chooser;
+    },
+    dispose() {
+      for (const c of live.splice(0)) c.dispose();
+    },
+  };
+}

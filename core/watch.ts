@@ -1,0 +1,132 @@
+/**
+ * Hot reload: chokidar watches the config file, the modules its clusters name (policies)
+ * and its local plugin files. An edit rebuilds the whole generation beside the serving one
+ * (`Balancer.reload`); a broken edit is logged with what and where, and the last good
+ * generation keeps serving. Open connections are never touched by a reload.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Balancer } from './balancer.ts';
+import { readConfigFile } from './config-load.ts';
+import { describeError } from './errors.ts';
+import { TEMP_MODULE_PREFIX } from './import-fresh.ts';
+import type { Logger } from './logger.ts';
+import type { ResolvedConfig } from './types.ts';
+
+/** The files whose edits should rebuild `config`'s generation. */
+export function watchedFiles(config: ResolvedConfig): string[] {
+  const files = new Set<string>();
+  if (config.source) files.add(config.source);
+  for (const cluster of Object.values(config.clusters)) {
+    const colon = cluster.balance.indexOf(':');
+    if (colon < 0) continue;
+    const candidate = path.resolve(config.baseDir, cluster.balance.slice(colon + 1));
+    if (existsSync(candidate)) files.add(candidate);
+  }
+  for (const entry of config.plugins) {
+    const spec = typeof entry === 'string' ? entry : Array.isArray(entry) ? entry[0] : undefined;
+    if (spec && (spec.startsWith('.') || path.isAbsolute(spec))) files.add(path.resolve(config.baseDir, spec));
+  }
+  return [...files];
+}
+
+export interface ReloadOutcome {
+  ok: boolean;
+  generation: number;
+  ms: number;
+  error?: string;
+}
+
+export interface ConfigWatcher {
+  /** Reload now (as SIGHUP does); resolves when done, whatever the outcome. */
+  reload(reason: string): Promise<ReloadOutcome>;
+  close(): Promise<void>;
+}
+
+/**
+ * Watch `balancer`'s config and related files; edits are debounced by `debounceMs`.
+ * With `watch: false` nothing is watched, but `reload()` (SIGHUP) still works.
+ * `onReload` hears every outcome (tests and the CLI use it).
+ */
+export function watchConfig(
+  balancer: Balancer,
+  options: { logger: Logger; debounceMs?: number; watch?: boolean; onReload?: (outcome: ReloadOutcome) => void },
+): ConfigWatcher {
+  const { logger, debounceMs = 100, watch: watching = true } = options;
+  const source = balancer.generation.config.source;
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<ReloadOutcome> | undefined;
+  let again = false;
+  let closed = false;
+
+  let followed = new Set<string>();
+  /** Watch exactly `files`; files kept from before stay watched without a gap. */
+  const follow = (files: string[]) => {
+    if (!watching) return;
+    const next = new Set(files);
+    if (!watcher) {
+      watcher = watch(files, { ignoreInitial: true, ignored: (f) => path.basename(f).startsWith(TEMP_MODULE_PREFIX) });
+      watcher.on('all', (_event, file) => schedule(`${path.relative(process.cwd(), file) || file} changed`));
+      watcher.on('error', (err) => logger.error({ err: describeError(err) }, 'file watcher error'));
+    } else {
+      const added = files.filter((f) => !followed.has(f));
+      const gone = [...followed].filter((f) => !next.has(f));
+      if (added.length > 0) watcher.add(added);
+      if (gone.length > 0) watcher.unwatch(gone);
+    }
+    followed = next;
+  };
+
+  const reloadOnce = async (reason: string): Promise<ReloadOutcome> => {
+    const started = performance.now();
+    try {
+      if (!source) throw new Error('the balancer was not started from a config file');
+      const { raw } = await readConfigFile(source);
+      await balancer.reload(raw as Parameters<Balancer['reload']>[0]);
+      const generation = balancer.generation.id;
+      const outcome = { ok: true, generation, ms: Math.round(performance.now() - started) };
+      logger.info({ reason, generation, ms: outcome.ms }, 'config reloaded');
+      if (!closed) follow(watchedFiles(balancer.generation.config));
+      return outcome;
+    } catch (err) {
+      const error = describeError(err);
+      logger.error({ reason, err: error }, 'reload failed; the previous config keeps serving');
+      return { ok: false, generation: balancer.generation.id, ms: Math.round(performance.now() - started), error };
+    }
+  };
+
+  const reload = (reason: string): Promise<ReloadOutcome> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = reloadOnce(reason).then((outcome) => {
+      running = undefined;
+      options.onReload?.(outcome);
+      if (again && !closed) {
+        again = false;
+        void reload('files changed during the last reload');
+      }
+      return outcome;
+    });
+    return running;
+  };
+
+  const schedule = (reason: string) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(reason), debounceMs);
+  };
+
+  follow(watchedFiles(balancer.generation.config));
+  return {
+    reload,
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await watcher?.close();
+      await running;
+    },
+  };
+}

@@ -1,0 +1,180 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createSandboxRunner, isProtoBalanceError, type Chooser } from '../../core/index.ts';
+import { guardChooser } from '../../core/algorithms.ts';
+import { recordingLogger } from '../helpers/balancer.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { nodeView, testClient } from '../helpers/views.ts';
+
+const ROUND_ROBIN = fileURLToPath(new URL('../../plugins/balancers/round-robin.ts', import.meta.url));
+const MIN_LOAD = fileURLToPath(new URL('../../plugins/balancers/min-load.ts', import.meta.url));
+const nodes = [nodeView('a'), nodeView('b')];
+
+/** An algorithm whose pick returns what `expression` evaluates to inside the sandbox. */
+function probe(expression: string): string {
+  return `export default { name: 'probe', create() { return { pick() { return String(${expression}); } }; } };`;
+}
+
+async function sandboxed(files: Record<string, string>, main: string, policy?: string, limits = {}): Promise<Chooser> {
+  const dir = tmpDir(files);
+  const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: dir, ...limits });
+  return runner.create(path.join(dir, main), { cluster: 'c' }, policy && path.join(dir, policy));
+}
+
+async function loadError(files: Record<string, string>, main: string): Promise<string> {
+  try {
+    await sandboxed(files, main);
+  } catch (err) {
+    assert.ok(isProtoBalanceError(err), String(err));
+    assert.is(err.code, 'PB_ERR_ALGORITHM_LOAD');
+    return err.message;
+  }
+  throw new Error('expected the load to fail');
+}
+
+const escapes = suite('sandbox: no way out');
+
+escapes('no require, process, module, timers, network or host globals', async () => {
+  const checks: Record<string, string> = {
+    'typeof globalThis.require': 'undefined',
+    "(() => { try { require('fs'); return 'loaded'; } catch { return 'threw'; } })()": 'threw',
+    'typeof process': 'undefined',
+    'typeof module': 'undefined',
+    'typeof setTimeout': 'undefined',
+    'typeof setInterval': 'undefined',
+    'typeof queueMicrotask': 'undefined',
+    'typeof fetch': 'undefined',
+    'typeof XMLHttpRequest': 'undefined',
+    'typeof WebSocket': 'undefined',
+    'typeof Buffer': 'undefined',
+    'typeof globalThis.global': 'undefined',
+    "(() => { try { return typeof Function('return this')().process; } catch { return 'threw'; } })()": 'undefined',
+    "(() => { try { return typeof ({}).constructor.constructor('return process')(); } catch { return 'threw'; } })()": 'threw',
+    "(() => { try { return typeof this.constructor.constructor('return require')(); } catch { return 'threw'; } })()": 'threw',
+  };
+  for (const [expression, expected] of Object.entries(checks)) {
+    const chooser = await sandboxed({ 'a.mjs': probe(expression) }, 'a.mjs');
+    assert.is(chooser.pick(nodes, testClient), expected, expression);
+  }
+});
+
+escapes('Node built-ins cannot be imported; a dynamic import gets nothing', async () => {
+  for (const [file, code] of Object.entries({
+    'fs.mjs': `import fs from 'node:fs';\nexport default { name: 'x', create() { return { pick: () => fs.readFileSync('/etc/passwd', 'utf8') }; } };`,
+    'net.mjs': `import net from 'net';\nexport default { name: 'x', create() { return { pick: () => typeof net }; } };`,
+  })) {
+    assert.match(await loadError({ [file]: code }, file), /Could not resolve "(node:)?(fs|net)"/, file);
+  }
+  const dynamic = await sandboxed(
+    {
+      'dyn.mjs': `let got = 'pending';
+try { import('node:child_process').then(() => { got = 'loaded'; }, () => { got = 'refused'; }); } catch { got = 'threw'; }
+export default { name: 'x', create() { return { pick: () => got }; } };`,
+    },
+    'dyn.mjs',
+  );
+  assert.is.not(dynamic.pick(nodes, testClient), 'loaded');
+  assert.is.not(dynamic.pick(nodes, testClient), 'loaded');
+});
+
+escapes('algorithms see copies: changing a node view changes nothing outside', async () => {
+  const chooser = await sandboxed(
+    { 'm.mjs': `export default { name: 'm', create() { return { pick(nodes) { nodes[0].activeConnections = 999; nodes[0].metrics.x = 1; return nodes[0].id; } }; } };` },
+    'm.mjs',
+  );
+  const live = [nodeView('a'), nodeView('b')];
+  assert.is(chooser.pick(live, testClient), 'a');
+  assert.is(live[0]!.activeConnections, 0);
+  assert.equal(live[0]!.metrics, {});
+});
+
+const limits = suite('sandbox: limits and errors');
+
+limits('an infinite loop is cut off at the CPU time limit', async () => {
+  const chooser = await sandboxed({ 'loop.mjs': `export default { name: 'l', create() { return { pick() { for (;;) {} } }; } };` }, 'loop.mjs');
+  assert.throws(() => chooser.pick(nodes, testClient), /exceeded its CPU time limit of 50 ms/);
+});
+
+limits('a memory bomb kills only its isolate, which restarts fresh on the next call', async () => {
+  const chooser = await sandboxed(
+    {
+      'bomb.mjs': `let calls = 0;
+export default { name: 'b', create() { return { pick(nodes) {
+  calls++;
+  if (nodes[0].activeConnections === 7) { const keep = []; for (;;) keep.push(new Array(1e6).fill(calls)); }
+  return nodes[1].id + calls;
+} }; } };`,
+    },
+    'bomb.mjs',
+    undefined,
+    { cpuTimeout: 2000 },
+  );
+  assert.is(chooser.pick(nodes, testClient), 'b1');
+  assert.throws(() => chooser.pick([nodeView('a', 1, { activeConnections: 7 }), nodeView('b')], testClient), /ran out of memory \(limit 16 MiB\)/);
+  assert.is(chooser.pick(nodes, testClient), 'b1', 'a fresh isolate: the counter started again');
+});
+
+limits('a throwing policy is reported with its file and line', async () => {
+  const policy = `import { definePolicy } from 'protobalance';
+
+export default definePolicy({
+  name: 'bad',
+  rate(node) {
+    if (node.id === 'b') throw new Error('cannot rate b');
+    return 1;
+  },
+});
+`;
+  const chooser = await sandboxed({ 'bad.ts': policy }, '', 'bad.ts').catch(() => undefined);
+  assert.is(chooser, undefined, 'an empty algorithm path fails');
+  const dir = tmpDir({ 'policies/bad.ts': policy });
+  const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: dir });
+  const c = await runner.create(MIN_LOAD, { cluster: 'c' }, path.join(dir, 'policies/bad.ts'));
+  assert.throws(() => c.pick(nodes, testClient), (err: Error) => err.message === 'policies/bad.ts:6:32: cannot rate b');
+});
+
+limits('a syntax error in a policy names file, line and column at load', async () => {
+  const dir = tmpDir({ 'p.ts': 'export default {\n  name: "x",\n  rate(node) { return node.; },\n};\n' });
+  const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: dir });
+  const err = await runner.create(MIN_LOAD, { cluster: 'c' }, path.join(dir, 'p.ts')).then(() => undefined, (e: Error) => e);
+  assert.ok(isProtoBalanceError(err));
+  assert.match(err.message, /^p\.ts:3:\d+: /);
+});
+
+limits('repeated failures mark the algorithm broken; a good pick clears it; no choice is lost', async () => {
+  const chooser = await sandboxed(
+    { 'flaky.mjs': `let n = 0; export default { name: 'f', create() { return { pick(nodes) { if (n++ < 6) throw new Error('not yet'); return nodes[1].id; } }; } };` },
+    'flaky.mjs',
+  );
+  const logger = recordingLogger();
+  const guarded = guardChooser(chooser, logger, 5);
+  const got = Array.from({ length: 6 }, () => guarded.choose(nodes, testClient).id);
+  assert.equal(got, ['a', 'b', 'a', 'b', 'a', 'b'], 'every failed pick still got a node, by rotation');
+  assert.ok(guarded.health.broken);
+  assert.is(guarded.health.lastError, 'flaky.mjs:1:93: not yet');
+  assert.ok(logger.lines.some((l) => l.msg.startsWith('algorithm is broken')));
+  assert.is(guarded.choose(nodes, testClient).id, 'b');
+  assert.not.ok(guarded.health.broken);
+});
+
+const batching = suite('sandbox: batched picks');
+
+batching('round robin through the sandbox keeps the exact sequence, and a changed factor replans', async () => {
+  const dir = tmpDir({});
+  const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: dir });
+  const rr = await runner.create(ROUND_ROBIN, { cluster: 'c' });
+  const weighted = [nodeView('a', 3), nodeView('b', 1)];
+  const seq = Array.from({ length: 200 }, () => rr.pick(weighted, testClient));
+  assert.equal(seq.slice(0, 8), ['a', 'a', 'b', 'a', 'a', 'a', 'b', 'a']);
+  assert.is(seq.filter((x) => x === 'b').length, 50);
+  const equal = [nodeView('a', 1), nodeView('b', 1)];
+  const after = Array.from({ length: 10 }, () => rr.pick(equal, testClient));
+  assert.is(after.filter((x) => x === 'a').length, 5);
+  runner.dispose();
+});
+
+escapes.run();
+limits.run();
+batching.run();

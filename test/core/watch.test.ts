@@ -1,0 +1,95 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createBalancer } from '../../core/index.ts';
+import { watchConfig, watchedFiles, type ReloadOutcome } from '../../core/watch.ts';
+import { recordingLogger } from '../helpers/balancer.ts';
+import { addr, closeServer, connect, roundTrip, startEchoServer, waitFor } from '../helpers/net.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+const prefer = (id: string) =>
+  `import { definePolicy } from 'protobalance';\nexport default definePolicy({ name: 'prefer', rate: (n) => (n.id === '${id}' ? 0 : 10) });\n`;
+
+const configText = (a: string, b: string, balance = 'policy:./policies/prefer.ts') => `export default {
+  listeners: [{ port: 0, host: '127.0.0.1', cluster: 'c' }],
+  clusters: { c: { balance: '${balance}', nodes: [{ id: 'a', address: '${a}' }, { id: 'b', address: '${b}' }] } },
+  log: { level: 'silent' },
+};
+`;
+
+const hot = suite('hot reload: edits take effect without a restart');
+
+hot('policy edits, a broken policy, config edits and a broken config', async () => {
+  const a = await startEchoServer();
+  const b = await startEchoServer();
+  const dir = tmpDir({ 'policies/prefer.ts': prefer('a'), 'protobalance.config.ts': configText(addr(a), addr(b)) });
+  const configFile = path.join(dir, 'protobalance.config.ts');
+  const policyFile = path.join(dir, 'policies/prefer.ts');
+  const { readConfigFile } = await import('../../core/index.ts');
+  const { raw } = await readConfigFile(configFile);
+  const logger = recordingLogger();
+  const balancer = createBalancer(raw as never, { logger, source: configFile });
+  const [listening] = await balancer.start();
+  const port = listening!.port;
+  const outcomes: ReloadOutcome[] = [];
+  const watcher = watchConfig(balancer, { logger, debounceMs: 50, onReload: (o) => void outcomes.push(o) });
+  const served = async () => {
+    const before = [a.connections, b.connections];
+    assert.is(await roundTrip(port, 'ping'), 'ping');
+    return a.connections > before[0]! ? 'a' : 'b';
+  };
+  try {
+    assert.equal(watchedFiles(balancer.generation.config).sort(), [configFile, policyFile].sort());
+    assert.is(await served(), 'a');
+    const open = await connect(port); // an open connection, on a, must live through every reload
+    open.on('data', () => {});
+
+    // 1. Edit the policy: new connections follow the new rule.
+    const saved = Date.now();
+    writeFileSync(policyFile, prefer('b'));
+    await waitFor(() => outcomes.length === 1, 10_000, 'the policy reload');
+    assert.ok(outcomes[0]!.ok, outcomes[0]!.error);
+    assert.is(await served(), 'b');
+    const saveToEffect = Date.now() - saved;
+    assert.ok(saveToEffect >= 0);
+    if (process.env.PB_FIGURES) console.log(`  save to effect: ${saveToEffect} ms (rebuild ${outcomes[0]!.ms} ms)`);
+
+    // 2. Break the policy: the error names file and line, and the old rule keeps serving.
+    writeFileSync(policyFile, `export default { name: 'broken', rate(n) { return n. ; } };\n`);
+    await waitFor(() => outcomes.length === 2, 10_000, 'the failed reload');
+    assert.not.ok(outcomes[1]!.ok);
+    assert.match(outcomes[1]!.error!, /policies\/prefer\.ts:1:\d+: /);
+    assert.ok(logger.lines.some((l) => l.level === 'error' && l.msg.startsWith('reload failed')));
+    assert.is(await served(), 'b');
+
+    // 3. Fix it, then edit the config itself (swap the addresses).
+    writeFileSync(policyFile, prefer('a'));
+    await waitFor(() => outcomes.length === 3 && outcomes[2]!.ok, 10_000, 'the fixed policy');
+    writeFileSync(configFile, configText(addr(b), addr(a)));
+    await waitFor(() => outcomes.length === 4, 10_000, 'the config reload');
+    assert.ok(outcomes[3]!.ok, outcomes[3]!.error);
+    assert.is(await served(), 'b', 'node id a now has b\'s address');
+
+    // 4. A config that fails validation keeps the last good one.
+    writeFileSync(configFile, configText(addr(a), '10.0.0.2'));
+    await waitFor(() => outcomes.length === 5, 10_000, 'the bad config');
+    assert.not.ok(outcomes[4]!.ok);
+    assert.match(outcomes[4]!.error!, /clusters\.c\.nodes\[1\]\.address: expected "host:port", got "10\.0\.0\.2"/);
+    assert.is(await served(), 'b');
+    assert.is(balancer.generation.id, 4, 'start, policy edit, fixed policy, config edit');
+
+    // The connection opened at the start still works.
+    const echoed = new Promise<string>((resolve) => open.once('data', (d) => resolve(d.toString())));
+    open.write('still');
+    assert.is(await echoed, 'still');
+    open.end();
+  } finally {
+    await watcher.close();
+    await balancer.stop(100);
+    await closeServer(a);
+    await closeServer(b);
+  }
+});
+
+hot.run();
