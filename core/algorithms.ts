@@ -103,13 +103,13 @@ export class AlgorithmRegistry {
 
 /**
  * Wraps a chooser so that a throw, or an answer naming no candidate, falls back to a
- * plain rotation over the candidates and is logged, instead of failing the client.
+ * weighted rotation over the candidates (smooth round robin) and is logged, instead of failing the client.
  * The answer is looked up once, here, so the caller gets the node itself. After
  * `maxFailures` failures in a row the algorithm is reported broken (logged once, and in
  * `health`) until a pick succeeds again or a reload replaces it.
  */
 export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5): NodeChooser {
-  let cursor = 0;
+  const fallback = weightedRotation();
   const health: AlgorithmHealth = { failuresInARow: 0, totalFailures: 0, broken: false, lastError: undefined };
   const failed = <N extends NodeView>(nodes: readonly N[], error: string, fields: Record<string, unknown>): N => {
     health.failuresInARow++;
@@ -117,11 +117,11 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5): N
     health.lastError = error;
     if (!health.broken && health.failuresInARow >= maxFailures) {
       health.broken = true;
-      logger.error({ failures: health.failuresInARow, err: error }, 'algorithm is broken: every choice uses a plain rotation until it is fixed');
+      logger.error({ failures: health.failuresInARow, err: error }, 'algorithm is broken: every choice uses a weighted rotation until it is fixed');
     } else if (!health.broken) {
-      logger.error({ err: error, ...fields }, 'algorithm failed; using a plain rotation for this choice');
+      logger.error({ err: error, ...fields }, 'algorithm failed; using a weighted rotation for this choice');
     }
-    return nodes[cursor++ % nodes.length]!;
+    return fallback(nodes);
   };
   return {
     health,
@@ -155,5 +155,30 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5): N
         return undefined;
       }
     },
+  };
+}
+
+/**
+ * Smooth weighted round robin, kept in the core as the safe choice when an algorithm
+ * fails: it needs no sandbox and honours load factors like every algorithm must.
+ */
+function weightedRotation(): <N extends NodeView>(nodes: readonly N[]) => N {
+  const current = new Map<string, number>();
+  return (nodes) => {
+    let total = 0;
+    let best = 0;
+    let bestWeight = -Infinity;
+    for (let i = 0; i < nodes.length; i++) {
+      const weight = (current.get(nodes[i]!.id) ?? 0) + nodes[i]!.loadFactor;
+      current.set(nodes[i]!.id, weight);
+      total += nodes[i]!.loadFactor;
+      if (weight > bestWeight) {
+        bestWeight = weight;
+        best = i;
+      }
+    }
+    current.set(nodes[best]!.id, bestWeight - total);
+    if (current.size > nodes.length * 4) current.clear();
+    return nodes[best]!;
   };
 }

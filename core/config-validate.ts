@@ -259,7 +259,7 @@ function clusters(
     if (c.balanceOptions !== undefined && !isObject(c.balanceOptions)) {
       p.add(`${f}.balanceOptions`, 'an object', c.balanceOptions);
     }
-    const hashSecret = optionalString(p, `${f}.hashSecret`, c.hashSecret);
+    const hashSecret = optionalString(p, `${f}.hashSecret`, c.hashSecret) ?? (process.env.PB_HASH_SECRET || undefined);
     let affinity = { enabled: false, ttl: DEFAULTS.affinityTtl, maxEntries: DEFAULTS.affinityMaxEntries };
     if (c.affinity !== undefined) {
       if (!isObject(c.affinity)) p.add(`${f}.affinity`, 'an object { enabled, ttl, maxEntries }', c.affinity);

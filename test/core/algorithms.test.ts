@@ -28,3 +28,13 @@ guard('an answer naming no candidate falls back too, and is logged', () => {
 });
 
 guard.run();
+
+const fallback = suite('algorithms: the fallback honours load factors');
+
+fallback('a failing algorithm falls back to smooth weighted round robin', () => {
+  const chooser = guardChooser({ pick: () => { throw new Error('down'); } }, recordingLogger(), 1000);
+  const weighted = [nodeView('a', 3), nodeView('b', 1)];
+  assert.equal(Array.from({ length: 8 }, () => chooser.choose(weighted, testClient).id), ['a', 'a', 'b', 'a', 'a', 'a', 'b', 'a']);
+});
+
+fallback.run();
