@@ -9,7 +9,7 @@ export interface Row {
   balancer: number | undefined;
 }
 
-function fmt(v: number | undefined): string {
+export function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return '—';
   const a = Math.abs(v);
   if (a >= 1000) return Math.round(v).toLocaleString('en-US');
@@ -28,6 +28,47 @@ export function table(rows: readonly Row[]): string {
   return lines.join('\n');
 }
 
+export interface SelectionTableRow {
+  algorithm: string;
+  nodes: number;
+  batchable: boolean | undefined;
+  inProcess: { picks: number; microsPerPick: number } | undefined;
+  sandboxed: { picks: number; microsPerPick: number } | undefined;
+}
+
+/** µs per pick of each algorithm, in-process and sandboxed. */
+export function selectionTable(rows: readonly SelectionTableRow[]): string {
+  const lines = [
+    '| algorithm | candidates | batchable | in-process (µs/pick) | sandboxed (µs/pick) | ratio (sandboxed/in-process) | picks timed (in-process / sandboxed) |',
+    '|---|---:|:---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const i = r.inProcess?.microsPerPick;
+    const s = r.sandboxed?.microsPerPick;
+    const ratio = i !== undefined && s !== undefined && i > 0 ? s / i : undefined;
+    const batchable = r.batchable === undefined ? '—' : r.batchable ? 'yes' : 'no';
+    const picks = `${r.inProcess?.picks.toLocaleString('en-US') ?? '—'} / ${r.sandboxed?.picks.toLocaleString('en-US') ?? '—'}`;
+    lines.push(`| ${r.algorithm} | ${r.nodes} | ${batchable} | ${fmt(i)} | ${fmt(s)} | ${fmt(ratio)} | ${picks} |`);
+  }
+  return lines.join('\n');
+}
+
+export interface PairRow {
+  figure: string;
+  inProcess: number | undefined;
+  sandboxed: number | undefined;
+}
+
+/** Sandboxed against in-process figures of the same balancer. */
+export function runnerTable(rows: readonly PairRow[]): string {
+  const lines = ['| figure | in-process round robin | sandboxed round robin (default) | ratio (sandboxed/in-process) |', '|---|---:|---:|---:|'];
+  for (const r of rows) {
+    const ratio = r.inProcess !== undefined && r.sandboxed !== undefined && r.inProcess !== 0 ? r.sandboxed / r.inProcess : undefined;
+    lines.push(`| ${r.figure} | ${fmt(r.inProcess)} | ${fmt(r.sandboxed)} | ${fmt(ratio)} |`);
+  }
+  return lines.join('\n');
+}
+
 export function machine(): string {
   let cpu = 'unknown CPU';
   try {
@@ -38,7 +79,8 @@ export function machine(): string {
   return `${availableParallelism()} CPUs (nproc), ${cpu}`;
 }
 
-export async function writeResults(file: URL, tableText: string, notes: readonly string[]): Promise<void> {
+/** `body`: the main table, then any further sections (markdown). */
+export async function writeResults(file: URL, body: string, notes: readonly string[]): Promise<void> {
   const text = [
     '# Proto Balance benchmark results',
     '',
@@ -49,7 +91,7 @@ export async function writeResults(file: URL, tableText: string, notes: readonly
     `- machine: ${machine()}`,
     ...notes.map((n) => `- ${n}`),
     '',
-    tableText,
+    body,
     '',
   ].join('\n');
   await writeFile(file, text);

@@ -1,16 +1,21 @@
 /**
  * `npm run bench [-- --quick]`: Proto Balance against its backends, direct and through the
  * balancer, in one run on 127.0.0.1. Backends and the balancer each run in their own child
- * process; this process is the load generator. Prints a markdown table and writes it, with
- * the date, Node version and machine, to bench/RESULTS.md.
+ * process; this process is the load generator. Also in the same run: the selection cost of
+ * each built-in algorithm, sandboxed and in-process (bench/selection.ts), and the connection
+ * rate of the sandboxed round robin against the same balancer running its algorithm in
+ * process (bench/compare.ts). Prints markdown tables and writes them, with the date, Node
+ * version and machine, to bench/RESULTS.md.
  */
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { startChild, killAll, type Child } from './children.ts';
+import { compareRunners, type Comparison } from './compare.ts';
 import { bulkDownload, bulkUpload, closeAll, keepAlive, newConnections, openIdle, type RateOptions, type RateResult } from './load.ts';
 import { REQUEST_SIZE, RESPONSE_SIZE } from './protocol.ts';
-import { machine, table, writeResults, type Row } from './report.ts';
+import { fmt, machine, runnerTable, selectionTable, table, writeResults, type PairRow, type Row, type SelectionTableRow } from './report.ts';
+import { builtinAlgorithms, selectionCost } from './selection.ts';
 import { bareNodeStartup, balancerStartup } from './startup.ts';
 
 const quick = process.argv.includes('--quick');
@@ -19,6 +24,12 @@ const MiB = 1024 ** 2;
 const P = quick
   ? { phaseMs: 1_000, warmupMs: 200, bulkBytes: 256 * MiB, bulkMs: 1_000, idle: 500, startupRuns: 3, random: false, watchdogMs: 60_000 }
   : { phaseMs: 4_000, warmupMs: 500, bulkBytes: 1 * GiB, bulkMs: 3_000, idle: 2_000, startupRuns: 3, random: true, watchdogMs: 180_000 };
+/** Selection cost: picks per cell, at most `budgetMs` each (after a warm-up of a tenth of that). */
+const SEL = quick ? { maxPicks: 10_000, budgetMs: 100 } : { maxPicks: 50_000, budgetMs: 1_000 };
+const SEL_NODES = [4, 16] as const;
+/** Sandboxed against in-process: alternating rounds of the new-connections phase, per cluster size. */
+const CMP = quick ? { rounds: 1, roundMs: 1_000, sizes: [1] } : { rounds: 2, roundMs: 2_500, sizes: [1, 4] };
+const TARGET_RATIO = 0.9;
 const NEW_CONN_LOOPS = 32;
 const KEEPALIVE_CONNS = 64;
 const MAX_OPS = 2_000_000;
@@ -153,6 +164,33 @@ async function main(): Promise<void> {
   const bulkB = await attempt('bulk balancer', () => bulk(through));
   await rr.stop();
 
+  // Two fresh balancers, the same config, differing only in where the algorithm runs.
+  const reqres = `127.0.0.1:${backends.ports.reqres}`;
+  const cmpTargets = CMP.sizes.map((n) => `reqres${n}=${Array.from({ length: n }, () => reqres).join(',')}`);
+  const comparisons = new Map<number, Comparison | undefined>();
+  await attempt('sandboxed vs in-process round robin', async () => {
+    const [sandboxed, inProcess] = await Promise.all([
+      startChild('balancer-sandboxed', new URL('./balancer-process.ts', import.meta.url), ['round-robin', ...cmpTargets]),
+      startChild('balancer-in-process', new URL('./balancer-process.ts', import.meta.url), ['--in-process', 'round-robin', ...cmpTargets]),
+    ]);
+    try {
+      for (const n of CMP.sizes) {
+        const c = await attempt(`new connections sandboxed vs in-process (${n}-node cluster)`, () =>
+          compareRunners(
+            sandboxed,
+            inProcess,
+            { service: `reqres${n}`, concurrency: NEW_CONN_LOOPS, rounds: CMP.rounds, roundMs: CMP.roundMs, warmupMs: P.warmupMs, maxOps: MAX_OPS },
+            log,
+          ),
+        );
+        comparisons.set(n, c);
+        if (c) log(`  ${n}-node cluster: sandboxed ${Math.round(c.sandboxed.perSecond)}/s, in-process ${Math.round(c.inProcess.perSecond)}/s, ratio ${(c.sandboxed.perSecond / c.inProcess.perSecond).toFixed(3)}`);
+      }
+    } finally {
+      await Promise.all([sandboxed.stop(), inProcess.stop()]);
+    }
+  });
+
   const echoAddress = `127.0.0.1:${backends.ports.echo}`;
   const startBare = await attempt('start-up bare Node', () => bareNodeStartup(P.startupRuns));
   const startPb = await attempt('start-up protobalance', () => balancerStartup(echoAddress, P.startupRuns));
@@ -161,6 +199,23 @@ async function main(): Promise<void> {
       `protobalance start ${startPb?.spawnToLineMs.toFixed(0)} ms (it says ${startPb?.selfReportedMs} ms)`,
   );
   await backends.stop();
+
+  // Selection cost last, in this process, with nothing else of the benchmark running.
+  const selRows: SelectionTableRow[] = [];
+  const algorithms = await attempt('list of built-in algorithms', () => builtinAlgorithms());
+  for (const a of algorithms?.found ?? []) {
+    const measured = await attempt(`selection cost ${a.name}`, () => selectionCost(a, SEL_NODES, SEL.maxPicks, SEL.budgetMs));
+    for (const [i, nodes] of SEL_NODES.entries()) {
+      const r = measured?.[i];
+      selRows.push({ algorithm: a.name, nodes, batchable: r?.batchable, inProcess: r?.inProcess, sandboxed: r?.sandboxed });
+      if (r) {
+        log(
+          `  selection ${a.name}, ${nodes} nodes${r.batchable ? ' (batchable)' : ''}: in-process ${r.inProcess.microsPerPick.toFixed(3)} µs/pick (${r.inProcess.picks} picks), ` +
+            `sandboxed ${r.sandboxed.microsPerPick.toFixed(3)} µs/pick (${r.sandboxed.picks} picks)`,
+        );
+      }
+    }
+  }
 
   const rows: Row[] = [
     { figure: `new connections/s (${NEW_CONN_LOOPS} loops: connect, ${REQUEST_SIZE} B request, ${RESPONSE_SIZE} B answer, close)`, direct: ncD?.r.perSecond, balancer: ncB?.r.perSecond },
@@ -202,13 +257,73 @@ async function main(): Promise<void> {
     if (!(ratio >= 0.1 && ratio <= 1.0)) notes.push(`warning: ${what} ratio ${ratio.toFixed(2)} is outside 0.1-1.0`);
     if (d.r.errors + b.r.errors > 0) notes.push(`warning: ${what}: ${d.r.errors} errors direct, ${b.r.errors} through the balancer`);
   }
-  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  const selectionSection = [
+    '## Selection cost per pick: sandboxed vs in-process',
+    '',
+    selectionTable(selRows),
+    '',
+    ...[
+      `µs per \`Chooser.pick\` over ${SEL_NODES.join(' and ')} plain NodeView candidates (load factors 1-3, assorted counters), the client varied over 1,024 IPv4 and IPv6 addresses; up to ${SEL.maxPicks.toLocaleString('en-US')} picks or ${SEL.budgetMs / 1000} s per cell after a warm-up; run in the load generator process after every other phase`,
+      'sandboxed: `createSandboxRunner({ cpuTimeout: 50, memoryLimit: 32, baseDir: <repo root> })`, each crossing copies the candidates in and the answer out; in-process: `createInProcessRunner()`; only `pick` is timed, not the guard around it in the core',
+      `batchable: the module's \`batchable\` flag at the time of the run; for "yes" the sandbox hands back 64 picks per crossing while the candidates stay the same, so its figure is the cost per pick averaged over batches, as measured`,
+      'algorithms: those plugins/balancers/index.ts registers at the time of the run; `policy` is min-load.ts with policies/least-load.ts; client-hash with a hashSecret',
+      ...(algorithms && algorithms.missing.length > 0 ? [`registered but without a module file, so not measured: ${algorithms.missing.join(', ')}`] : []),
+    ].map((n) => `- ${n}`),
+  ].join('\n');
+
+  const pairRows: PairRow[] = [];
+  const verdicts: string[] = [];
+  for (const n of CMP.sizes) {
+    const c = comparisons.get(n);
+    const label = `${n}-node cluster${n === 1 ? ', as in the table above' : ''}`;
+    pairRows.push(
+      { figure: `new connections/s, ${label} (${NEW_CONN_LOOPS} loops: connect, ${REQUEST_SIZE} B request, ${RESPONSE_SIZE} B answer, close)`, inProcess: c?.inProcess.perSecond, sandboxed: c?.sandboxed.perSecond },
+      { figure: `new connection p99 latency (ms, mean of rounds), ${n}-node cluster`, inProcess: c?.inProcess.p99Ms, sandboxed: c?.sandboxed.p99Ms },
+      { figure: `balancer CPU per new connection (µs), ${n}-node cluster`, inProcess: c?.inProcess.cpuPerOp, sandboxed: c?.sandboxed.cpuPerOp },
+    );
+    if (!c) {
+      verdicts.push(`${n}-node cluster: not measured (the phase failed), so no verdict on the ${TARGET_RATIO.toFixed(2)} target`);
+      continue;
+    }
+    const ratio = c.sandboxed.perSecond / c.inProcess.perSecond;
+    const all = [...c.sandboxed.rounds, ...c.inProcess.rounds];
+    const spread = (xs: number[]) => (Math.max(...xs) - Math.min(...xs)) / (xs.reduce((s, x) => s + x, 0) / xs.length);
+    const noise = Math.max(spread(c.sandboxed.rounds), spread(c.inProcess.rounds));
+    const perRound = `rounds (connections/s): sandboxed ${c.sandboxed.rounds.map((x) => fmt(x)).join(', ')}; in-process ${c.inProcess.rounds.map((x) => fmt(x)).join(', ')}`;
+    const verdict =
+      ratio >= TARGET_RATIO
+        ? `target met: sandboxed / in-process = ${ratio.toFixed(3)} ≥ ${TARGET_RATIO.toFixed(2)} (${ratio < 1 ? `the sandbox costs ${((1 - ratio) * 100).toFixed(1)}% of the connection rate` : 'no cost measurable: the sandboxed balancer was not slower in this run'})`
+        : `TARGET NOT MET: sandboxed / in-process = ${ratio.toFixed(3)}, below ${TARGET_RATIO.toFixed(2)} (the sandbox costs ${((1 - ratio) * 100).toFixed(1)}% of the connection rate)`;
+    const firm =
+      all.length > 2 && Math.abs(ratio - TARGET_RATIO) < noise
+        ? `; the rounds of one variant differ by up to ${(noise * 100).toFixed(0)}%, more than the distance to the target, so this verdict is not firm`
+        : all.length <= 2
+          ? '; one round per variant, so no measure of the noise'
+          : '';
+    verdicts.push(`${n}-node cluster: ${verdict}; ${perRound}${firm}`);
+    if (c.sandboxed.errors + c.inProcess.errors > 0) verdicts.push(`warning: ${n}-node cluster: ${c.sandboxed.errors} errors sandboxed, ${c.inProcess.errors} in-process`);
+    log(`  ${n}-node cluster: ${verdict}`);
+  }
+  const runnerSection = [
+    '## Connection rate: sandboxed vs in-process round robin',
+    '',
+    runnerTable(pairRows),
+    '',
+    ...[
+      ...verdicts,
+      `two fresh balancer processes, the same config (one listener per cluster size, round-robin, log silent), one with the default sandbox runner, one with \`createRunner: () => createInProcessRunner()\`; the new-connections phase of the table above against each, ${CMP.rounds} round(s) of ${CMP.roundMs / 1000} s per variant after a ${P.warmupMs} ms warm-up, alternating which goes first; figures are totals over the rounds`,
+      'the nodes of a cluster all point at the same request/response backend; every connection makes one pick',
+    ].map((n) => `- ${n}`),
+  ].join('\n');
+
+  const body = [tableText, selectionSection, runnerSection].join('\n\n');
+  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n`);
   if (warnings.length > 0) {
     log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; run took ${seconds.toFixed(1)} s`);
     process.exitCode = 1;
     return;
   }
-  await writeResults(new URL('./RESULTS.md', import.meta.url), tableText, notes);
+  await writeResults(new URL('./RESULTS.md', import.meta.url), body, notes);
   log(`\nwrote bench/RESULTS.md; run took ${seconds.toFixed(1)} s`);
 }
 

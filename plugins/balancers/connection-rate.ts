@@ -56,7 +56,7 @@ export default defineAlgorithm({
           }
         }
         const id = nodes[chosen]!.id;
-        
+        recent.set(id, (recent.get(id) ?? 0) + 1);
         lastPicked.set(id, ++picks);
         if (seenRate.size > nodes.length * 4) {
           // Forget nodes long gone so the maps cannot grow without bound.
