@@ -26,6 +26,8 @@ export interface VariantResult {
   errors: number;
   /** Balancer process CPU per connection, µs. */
   cpuPerOp: number;
+  /** µs spent in `Chooser.pick` per pick in the balancer (started with `--time-picks`), if reported. */
+  pickMicros: number | undefined;
   /** Connections per second of each round, in order. */
   rounds: number[];
 }
@@ -46,7 +48,7 @@ export async function compareRunners(sandboxed: Child, inProcess: Child, o: Comp
     const warm = await newConnections(port(child, o.service), { concurrency: o.concurrency, durationMs: o.warmupMs, maxOps: o.maxOps });
     if (warm.ops === 0) throw new Error(`${child.name}: no answer during the warm-up (${warm.errors} errors)`);
   }
-  const runs = new Map<Child, { r: RateResult; cpuMicros: number }[]>([
+  const runs = new Map<Child, { r: RateResult; cpuMicros: number; pickMicros: number; picks: number }[]>([
     [sandboxed, []],
     [inProcess, []],
   ]);
@@ -55,10 +57,13 @@ export async function compareRunners(sandboxed: Child, inProcess: Child, o: Comp
       const before = await child.stats();
       const r = await newConnections(port(child, o.service), { concurrency: o.concurrency, durationMs: o.roundMs, maxOps: o.maxOps });
       const after = await child.stats();
-      runs.get(child)!.push({ r, cpuMicros: after.cpuMicros - before.cpuMicros });
+      const pickMicros = (after.pickMicros ?? 0) - (before.pickMicros ?? 0);
+      const picks = (after.picks ?? 0) - (before.picks ?? 0);
+      runs.get(child)!.push({ r, cpuMicros: after.cpuMicros - before.cpuMicros, pickMicros, picks });
       log(
         `  new connections ${child.name} (${o.service}), round ${round + 1}/${o.rounds}: ${Math.round(r.perSecond)}/s, ` +
-          `p99 ${r.p99Ms.toFixed(2)} ms, ${r.errors} errors, CPU ${((after.cpuMicros - before.cpuMicros) / Math.max(1, r.ops)).toFixed(1)} µs/op`,
+          `p99 ${r.p99Ms.toFixed(2)} ms, ${r.errors} errors, CPU ${((after.cpuMicros - before.cpuMicros) / Math.max(1, r.ops)).toFixed(1)} µs/op` +
+          (picks > 0 ? `, pick ${(pickMicros / picks).toFixed(1)} µs` : ''),
       );
     }
   }
@@ -66,6 +71,7 @@ export async function compareRunners(sandboxed: Child, inProcess: Child, o: Comp
     const list = runs.get(child)!;
     const ops = list.reduce((s, x) => s + x.r.ops, 0);
     const seconds = list.reduce((s, x) => s + x.r.seconds, 0);
+    const picks = list.reduce((s, x) => s + x.picks, 0);
     return {
       ops,
       seconds,
@@ -73,6 +79,7 @@ export async function compareRunners(sandboxed: Child, inProcess: Child, o: Comp
       p99Ms: list.reduce((s, x) => s + x.r.p99Ms, 0) / list.length,
       errors: list.reduce((s, x) => s + x.r.errors, 0),
       cpuPerOp: list.reduce((s, x) => s + x.cpuMicros, 0) / Math.max(1, ops),
+      pickMicros: picks > 0 ? list.reduce((s, x) => s + x.pickMicros, 0) / picks : undefined,
       rounds: list.map((x) => x.r.perSecond),
     };
   };

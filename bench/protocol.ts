@@ -31,6 +31,9 @@ export interface StatsReply {
   /** user + system CPU, microseconds since the process started. */
   cpuMicros: number;
   rss: number;
+  /** Balancers started with `--time-picks`: µs spent in `Chooser.pick` so far, and how many picks. */
+  pickMicros?: number;
+  picks?: number;
 }
 
 /** Child → parent, once, when it serves. */
@@ -39,8 +42,8 @@ export interface ReadyMessage {
   ports: Record<string, number>;
 }
 
-/** Answer stats requests from the parent; exit when the parent goes away. */
-export function serveStats(): void {
+/** Answer stats requests from the parent (with `extra()`'s fields); exit when the parent goes away. */
+export function serveStats(extra?: () => Partial<StatsReply>): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   process.on('message', (m: StatsRequest) => {
     if (m?.type !== 'stats') return;
@@ -49,7 +52,7 @@ export function serveStats(): void {
       gc();
     }
     const cpu = process.cpuUsage();
-    const reply: StatsReply = { type: 'stats', id: m.id, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage.rss() };
+    const reply: StatsReply = { ...extra?.(), type: 'stats', id: m.id, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage.rss() };
     process.send?.(reply);
   });
   process.on('disconnect', () => process.exit(0));

@@ -61,7 +61,7 @@ export interface PairRow {
 
 /** Sandboxed against in-process figures of the same balancer. */
 export function runnerTable(rows: readonly PairRow[]): string {
-  const lines = ['| figure | in-process round robin | sandboxed round robin (default) | ratio (sandboxed/in-process) |', '|---|---:|---:|---:|'];
+  const lines = ['| figure | in-process round robin | sandboxed round robin | ratio (sandboxed/in-process) |', '|---|---:|---:|---:|'];
   for (const r of rows) {
     const ratio = r.inProcess !== undefined && r.sandboxed !== undefined && r.inProcess !== 0 ? r.sandboxed / r.inProcess : undefined;
     lines.push(`| ${r.figure} | ${fmt(r.inProcess)} | ${fmt(r.sandboxed)} | ${fmt(ratio)} |`);

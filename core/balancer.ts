@@ -3,6 +3,7 @@
  * the open connections. `createBalancer(config)` is the programmatic entry point.
  */
 import type { Socket } from 'node:net';
+import { stop as stopEsbuild } from 'esbuild';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
 import { createSandboxRunner } from './sandbox.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
@@ -182,6 +183,10 @@ export class Balancer {
       nodes: this.nodes,
       logger: this.logger,
       runner: this.createRunner(config),
+    }).finally(() => {
+      // esbuild (config and algorithm bundling) keeps a helper process; a balancer that only
+      // builds on start and reload should not carry it between builds. It restarts on demand.
+      void stopEsbuild();
     });
     this.generations = gen.id;
     return gen;

@@ -21,6 +21,8 @@ function seeded(seed: number): () => number {
 
 export default defineAlgorithm<{ seed?: number }>({
   name: 'random',
+  // Picks depend only on the candidates' ids and factors: the sandbox may plan them ahead.
+  batchable: true,
   create(options) {
     const random = typeof options.seed === 'number' ? seeded(options.seed) : Math.random;
     return {

@@ -12,6 +12,8 @@ import { defineAlgorithm } from 'protobalance';
 
 export default defineAlgorithm({
   name: 'round-robin',
+  // Picks depend only on the candidates' ids and factors: the sandbox may plan them ahead.
+  batchable: true,
   create() {
     const current = new Map<string, number>();
     return {
