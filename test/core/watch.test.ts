@@ -98,4 +98,37 @@ hot('policy edits, a broken policy, config edits and a broken config', async () 
   }
 });
 
+hot('a local plugin file is watched and reloaded fresh', async () => {
+  const a = await startEchoServer();
+  const plugin = (limit: number) =>
+    `export default { name: 'cap', apply(hooks) { let n = 0; hooks.accept.tap('cap', () => (++n > ${limit} ? 'over the cap' : undefined)); } };\n`;
+  const dir = tmpDir({
+    'cap.mjs': plugin(1),
+    'protobalance.config.json': JSON.stringify({
+      listeners: [{ port: 0, host: '127.0.0.1', cluster: 'c' }],
+      clusters: { c: { nodes: [{ id: 'a', address: addr(a) }] } },
+      plugins: ['./cap.mjs'],
+    }),
+  });
+  const configFile = path.join(dir, 'protobalance.config.json');
+  const { readConfigFile } = await import('../../core/index.ts');
+  const logger = recordingLogger();
+  const balancer = createBalancer((await readConfigFile(configFile)).raw as never, { logger, source: configFile });
+  const [listening] = await balancer.start();
+  const outcomes: ReloadOutcome[] = [];
+  const watcher = watchConfig(balancer, { logger, debounceMs: 50, onReload: (o) => void outcomes.push(o) });
+  try {
+    assert.ok(watchedFiles(balancer.generation.config).includes(path.join(dir, 'cap.mjs')));
+    assert.is(await roundTrip(listening!.port, 'one'), 'one');
+    assert.is(await roundTrip(listening!.port, 'two'), '', 'the second client is refused by the cap of 1');
+    writeFileSync(path.join(dir, 'cap.mjs'), plugin(3));
+    await waitFor(() => outcomes.some((o) => o.ok), 10_000, 'the plugin reload');
+    for (const text of ['x', 'y', 'z']) assert.is(await roundTrip(listening!.port, text), text, 'the new cap of 3 (counted afresh)');
+  } finally {
+    await watcher.close();
+    await balancer.stop(100);
+    await closeServer(a);
+  }
+});
+
 hot.run();

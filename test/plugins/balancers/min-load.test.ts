@@ -43,12 +43,13 @@ unit('non-finite ratings drop a node; none finite fails the pick', () => {
 
 const e2e = suite('policy algorithm: through the balancer, sandboxed');
 
-e2e('balance "policy:./file.ts" follows the user\'s rating; a looping policy costs no connection', async () => {
+e2e('balance "policy:./file.ts" follows the user\'s rating; a looping or memory-bombing policy costs no connection', async () => {
   const a = await startEchoServer();
   const b = await startEchoServer();
   const dir = tmpDir({
     'policies/prefer-b.ts': `import { definePolicy } from 'protobalance';\nexport default definePolicy({ name: 'prefer-b', rate: (n) => (n.id === 'b' ? 0 : 10) });\n`,
     'policies/loop.ts': `export default { name: 'loop', rate() { for (;;) {} } };\n`,
+    'policies/bomb.ts': `const keep: number[][] = [];\nexport default { name: 'bomb', rate() { for (;;) keep.push(new Array(1e6).fill(1)); } };\n`,
   });
   const config = (policy: string) => ({
     listeners: [{ port: 0, host: '127.0.0.1', cluster: 'c' }],
@@ -67,6 +68,9 @@ e2e('balance "policy:./file.ts" follows the user\'s rating; a looping policy cos
     assert.ok(cluster.chooser.health.broken, 'reported broken after 3 failures in a row');
     assert.match(cluster.chooser.health.lastError ?? '', /CPU time limit of 20 ms/);
     assert.ok(logger.lines.some((l) => l.fields.algorithm === 'policies/loop.ts' && l.msg.startsWith('algorithm is broken')));
+    await balancer.reload(config('bomb.ts'));
+    for (let i = 0; i < 3; i++) assert.is(await roundTrip(listening!.port, `z${i}`), `z${i}`, 'served despite the memory bomb');
+    assert.match(balancer.clusters()[0]!.chooser.health.lastError ?? '', /ran out of memory|CPU time limit/);
   } finally {
     await balancer.stop(100);
     await closeServer(a);
