@@ -16,67 +16,26 @@
  * than the average node's traffic to a node's estimate, and a node moving far more than
  * the others is left alone for a burst. When every rate is 0, perPick is 1 and picks
  * follow the factors exactly: {a: 3, b: 1} gives a 3 of every 4.
- * Scores within a relative 1e-6 of the lowest are a tie, given to the tied node picked
- * least recently (never picked first, in candidate order), so tied nodes take turns.
- * A rate that is not a finite positive number counts as 0. State: a few numbers per
- * node id, pruned to the candidates when it outgrows them.
+ * Ties take turns (see lowest-rate.ts, which holds the scoring shared with connection-rate).
  */
 import { defineAlgorithm } from 'protobalance';
-
-const TIE = 1e-6;
+import { lowestRate } from './lowest-rate.ts';
 
 export default defineAlgorithm({
   name: 'traffic-rate',
   create() {
-    const seenRate = new Map<string, number>();
-    const recent = new Map<string, number>();
-    const lastPicked = new Map<string, number>();
-    let picks = 0;
-    return {
-      pick(nodes) {
-        const rates = new Array<number>(nodes.length);
-        let totalRate = 0;
+    const pick = lowestRate(
+      (node) => node.bytesRate,
+      (nodes, rates) => {
+        let total = 0;
         let open = 0;
         for (let i = 0; i < nodes.length; i++) {
-          const node = nodes[i]!;
-          const rate = node.bytesRate > 0 && node.bytesRate < Infinity ? node.bytesRate : 0;
-          if (seenRate.get(node.id) !== rate) {
-            seenRate.set(node.id, rate);
-            recent.delete(node.id);
-          }
-          rates[i] = rate;
-          totalRate += rate;
-          if (node.activeConnections > 0) open += node.activeConnections;
+          total += rates[i]!;
+          if (nodes[i]!.activeConnections > 0) open += nodes[i]!.activeConnections;
         }
-        const perPick = totalRate > 0 ? totalRate / Math.max(open, nodes.length) : 1;
-        const scores = new Array<number>(nodes.length);
-        let lowest = Infinity;
-        for (let i = 0; i < nodes.length; i++) {
-          const node = nodes[i]!;
-          const score = (rates[i]! + ((recent.get(node.id) ?? 0) + 0.5) * perPick) / node.loadFactor;
-          scores[i] = score;
-          if (score < lowest) lowest = score;
-        }
-        let chosen = 0;
-        let chosenAt = Infinity;
-        for (let i = 0; i < nodes.length; i++) {
-          if (scores[i]! - lowest > TIE * lowest) continue;
-          const at = lastPicked.get(nodes[i]!.id) ?? -1;
-          if (at < chosenAt) {
-            chosen = i;
-            chosenAt = at;
-          }
-        }
-        const id = nodes[chosen]!.id;
-        recent.set(id, (recent.get(id) ?? 0) + 1);
-        lastPicked.set(id, ++picks);
-        if (seenRate.size > nodes.length * 4) {
-          // Forget nodes long gone so the maps cannot grow without bound.
-          const live = new Set(nodes.map((n) => n.id));
-          for (const map of [seenRate, recent, lastPicked]) for (const key of map.keys()) if (!live.has(key)) map.delete(key);
-        }
-        return id;
+        return total > 0 ? total / Math.max(open, nodes.length) : 1;
       },
-    };
+    );
+    return { pick };
   },
 });
