@@ -67,7 +67,7 @@ async function start(options: { config?: string }): Promise<void> {
       : (starting ?? Promise.resolve()).catch(() => undefined).then(() => balancer.stop());
     process.stdout.write(`${signal}: no longer accepting; draining for up to ${config.drainTimeout} ms\n`);
     stopped.then(
-      () => process.exit(0),
+      () => (logger.flush ? logger.flush(() => process.exit(0)) : process.exit(0)),
       (err: unknown) => fail(err),
     );
   };

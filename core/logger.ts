@@ -15,6 +15,8 @@ export interface Logger {
   error: LogFn;
   fatal: LogFn;
   child(bindings: Record<string, unknown>): Logger;
+  /** Write out what is buffered (pino writes asynchronously); call before exiting. */
+  flush?(callback?: (err?: Error) => void): void;
 }
 
 /** JSON lines on stderr, so stdout stays free for command output. */

@@ -39,6 +39,8 @@ export interface ReloadOutcome {
 }
 
 export interface ConfigWatcher {
+  /** Resolves once the files are being watched (edits before that may be missed). */
+  readonly ready: Promise<void>;
   /** Reload now (as SIGHUP does); resolves when done, whatever the outcome. */
   reload(reason: string): Promise<ReloadOutcome>;
   close(): Promise<void>;
@@ -62,12 +64,15 @@ export function watchConfig(
   let closed = false;
 
   let followed = new Set<string>();
+  let ready: Promise<void> = Promise.resolve();
   /** Watch exactly `files`; files kept from before stay watched without a gap. */
   const follow = (files: string[]) => {
     if (!watching) return;
     const next = new Set(files);
     if (!watcher) {
-      watcher = watch(files, { ignoreInitial: true, ignored: (f) => path.basename(f).startsWith(TEMP_MODULE_PREFIX) });
+      const w = watch(files, { ignoreInitial: true, ignored: (f) => path.basename(f).startsWith(TEMP_MODULE_PREFIX) });
+      watcher = w;
+      ready = new Promise((resolve) => w.once('ready', () => resolve()));
       watcher.on('all', (_event, file) => schedule(`${path.relative(process.cwd(), file) || file} changed`));
       watcher.on('error', (err) => logger.error({ err: describeError(err) }, 'file watcher error'));
     } else {
@@ -121,6 +126,9 @@ export function watchConfig(
 
   follow(watchedFiles(balancer.generation.config));
   return {
+    get ready() {
+      return ready;
+    },
     reload,
     async close() {
       closed = true;

@@ -34,6 +34,7 @@ hot('policy edits, a broken policy, config edits and a broken config', async () 
   const port = listening!.port;
   const outcomes: ReloadOutcome[] = [];
   const watcher = watchConfig(balancer, { logger, debounceMs: 50, onReload: (o) => void outcomes.push(o) });
+  await watcher.ready;
   /** The first reload outcome after the `from`-th that satisfies `pred` (editors and fs events may fire twice). */
   const outcome = async (from: number, pred: (o: ReloadOutcome) => boolean, what: string): Promise<ReloadOutcome> => {
     await waitFor(() => outcomes.slice(from).some(pred), 10_000, what);
@@ -117,6 +118,7 @@ hot('a local plugin file is watched and reloaded fresh', async () => {
   const [listening] = await balancer.start();
   const outcomes: ReloadOutcome[] = [];
   const watcher = watchConfig(balancer, { logger, debounceMs: 50, onReload: (o) => void outcomes.push(o) });
+  await watcher.ready;
   try {
     assert.ok(watchedFiles(balancer.generation.config).includes(path.join(dir, 'cap.mjs')));
     assert.is(await roundTrip(listening!.port, 'one'), 'one');
