@@ -14,6 +14,8 @@ import { defineAlgorithm, type ClientView, type NodeView } from 'protobalance';
 import { hmacSha256 } from './sha256.ts';
 
 const TWO_POW_53 = 2 ** 53;
+/** Clients whose hashes are remembered (a hash costs two SHA-256 runs per node). */
+const CACHED_CLIENTS = 10_000;
 
 export function normalizeAddress(address: string): string {
   const lower = address.toLowerCase();
@@ -24,13 +26,30 @@ export default defineAlgorithm({
   name: 'client-hash',
   create(options) {
     const mac = hmacSha256(options.hashSecret ?? '');
-    const score = (address: string, node: NodeView): number => {
-      const d = mac(`${address}|${node.id}`);
-      // 53 random bits, shifted off 0 so that ln(u) is finite.
-      const bits = (d[0]! * 2 ** 45 + d[1]! * 2 ** 37 + d[2]! * 2 ** 29 + d[3]! * 2 ** 21 + d[4]! * 2 ** 13 + d[5]! * 2 ** 5 + (d[6]! >> 3));
-      const u = (bits + 0.5) / TWO_POW_53;
-      return node.loadFactor / -Math.log(u);
+    // -ln(u) per client and node id depends on nothing else, so it is kept for the most
+    // recent clients (oldest forgotten first): returning clients cost no hashing.
+    const cache = new Map<string, Map<string, number>>();
+    const weightOf = (address: string, id: string): number => {
+      let perNode = cache.get(address);
+      if (perNode) {
+        cache.delete(address);
+        cache.set(address, perNode);
+      } else {
+        perNode = new Map();
+        cache.set(address, perNode);
+        if (cache.size > CACHED_CLIENTS) cache.delete(cache.keys().next().value!);
+      }
+      let w = perNode.get(id);
+      if (w === undefined) {
+        const d = mac(`${address}|${id}`);
+        // 53 random bits, shifted off 0 so that ln(u) is finite.
+        const bits = d[0]! * 2 ** 45 + d[1]! * 2 ** 37 + d[2]! * 2 ** 29 + d[3]! * 2 ** 21 + d[4]! * 2 ** 13 + d[5]! * 2 ** 5 + (d[6]! >> 3);
+        w = -Math.log((bits + 0.5) / TWO_POW_53);
+        perNode.set(id, w);
+      }
+      return w;
     };
+    const score = (address: string, node: NodeView): number => node.loadFactor / weightOf(address, node.id);
     const rank = (nodes: readonly NodeView[], client: ClientView): string[] => {
       const address = normalizeAddress(client.address);
       return nodes

@@ -21,6 +21,13 @@ twins('two independent instances agree for 10,000 client addresses', () => {
   assert.equal(assign(make(), nodes), assign(make(), nodes));
 });
 
+twins('a returning client gets the same answer from the remembered hashes', () => {
+  const c = make();
+  const first = assign(c, nodes);
+  assert.equal(assign(c, nodes), first);
+  assert.equal(assign(c, [...nodes, nodeView('e')]).filter((id, i) => id !== first[i] && id !== 'e'), []);
+});
+
 twins('the node order given to each does not matter', () => {
   assert.equal(assign(make(), nodes), assign(make(), [...nodes].reverse()));
 });
