@@ -16,6 +16,7 @@ import type { ListeningAddress } from './hooks.ts';
 import { ListenerSet } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { RateSampler } from './stats.ts';
+import { loadNodeStates, saveNodeStates } from './node-states.ts';
 import { BUILTIN_PLUGINS } from '../plugins/builtin.ts';
 import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
 
@@ -56,6 +57,8 @@ export class Balancer {
   private generations = 0;
   private stopping: Promise<void> | undefined;
   private readonly rates: RateSampler;
+  /** Operator-set node states by `cluster/id`, as saved in the state directory. */
+  private savedStates = new Map<string, NodeState>();
 
   constructor(config: ResolvedConfig, options: BalancerOptions = {}) {
     this.config = config;
@@ -74,6 +77,7 @@ export class Balancer {
   /** Build the first generation and open every listener. */
   async start(): Promise<ListeningAddress[]> {
     if (this.gen) throw pbError(ErrorCodes.NOT_RUNNING, 'the balancer is already started');
+    this.savedStates = loadNodeStates(this.config.stateDir);
     this.gen = await this.build(this.config);
     try {
       await this.listeners.open(this.config.listeners, this.onConnection);
@@ -123,7 +127,8 @@ export class Balancer {
 
   /**
    * Set a node's state for the next connection. Red closes the node's open connections
-   * at once; yellow and green leave them alone.
+   * at once; yellow and green leave them alone. The state is saved in the state directory
+   * and restored at the next start (and for a node that a reload brings back).
    */
   setNodeState(key: string, state: NodeState): void {
     const node = this.node(key);
@@ -131,6 +136,12 @@ export class Balancer {
     const previous = node.state;
     if (previous === state) return;
     node.state = state;
+    this.savedStates.set(key, state);
+    try {
+      saveNodeStates(this.config.stateDir, this.savedStates);
+    } catch (err) {
+      this.logger.error({ node: key, err: describeError(err) }, 'cannot save node states; the change holds until restart');
+    }
     this.generation.hooks.nodeStateChanged.call(node, state, previous);
     if (state === 'red') {
       for (const conn of this.open) if (conn.ctx.node === node) conn.kill(`node ${key} set to red`);
@@ -176,6 +187,7 @@ export class Balancer {
 
   /** Generation ids count the builds that succeeded, so the serving one is never a gap. */
   private async build(config: ResolvedConfig): Promise<Generation> {
+    const known = new Set([...this.nodes.keys()]);
     const gen = await buildGeneration({
       id: this.generations + 1,
       config,
@@ -189,6 +201,12 @@ export class Balancer {
       void stopEsbuild();
     });
     this.generations = gen.id;
+    for (const cluster of gen.clusters.values()) {
+      for (const node of cluster.nodes) {
+        const saved = this.savedStates.get(node.key);
+        if (saved && !known.has(node.key)) node.state = saved;
+      }
+    }
     return gen;
   }
 

@@ -100,6 +100,11 @@ export class NodeRegistry {
     return node;
   }
 
+  /** Keys of every node held. */
+  keys(): IterableIterator<string> {
+    return this.nodes.keys();
+  }
+
   /** Forget nodes the current generation no longer has once they carry no connection. */
   prune(keep: ReadonlySet<string>): void {
     for (const [key, node] of this.nodes) {

@@ -12,6 +12,7 @@
  *   other did. Every socket always has an error listener: nothing reaches the process.
  */
 import net, { type Socket } from 'node:net';
+import { chooseNode } from './choose.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
 import type { ConnectionContext, ConnectionOutcome } from './context.ts';
 import { describeError } from './errors.ts';
@@ -50,7 +51,8 @@ export class Connection {
   private readonly gen: Generation;
   private readonly logger: Logger;
   private readonly tracker: ConnectionTracker;
-  private phase: 'choosing' | 'dialing' | 'piping' | 'done' = 'choosing';
+  /** connected: TCP is up but no byte has come from the node yet. */
+  private phase: 'choosing' | 'dialing' | 'connected' | 'piping' | 'done' = 'choosing';
   private dialStart = 0;
   private closedSockets = 0;
   private outcome: ConnectionOutcome = 'closed';
@@ -107,20 +109,8 @@ export class Connection {
   }
 
   private choose(): BalancerNode | undefined {
-    const { hooks } = this.gen;
-    const { ctx } = this;
-    const failed = ctx.failed;
-    const bound = failed.length === 0 ? hooks.resolveAffinity.call(ctx) : undefined;
-    const all = failed.length === 0 ? ctx.cluster.nodes : ctx.cluster.nodes.filter((n) => !failed.includes(n));
-    const candidates = hooks.filterNodes.call(all, ctx);
-    if (candidates.length === 0) return undefined;
-    if (bound !== undefined) {
-      const node = candidates.find((n) => n.id === bound);
-      if (node) return node;
-    }
-    const selected = hooks.selectNode.call(ctx, candidates);
-    if (selected) return selected;
-    return ctx.cluster.chooser.choose(candidates, ctx.client);
+    const bound = this.ctx.failed.length === 0 ? this.gen.hooks.resolveAffinity.call(this.ctx) : undefined;
+    return chooseNode(this.gen, this.ctx, bound);
   }
 
   private dial(node: BalancerNode): void {
@@ -135,19 +125,34 @@ export class Connection {
     });
     this.upstream = upstream;
     upstream.setTimeout(node.connectTimeout);
-    upstream.once('timeout', () => this.dialFailed(upstream, node, new DialTimeoutError(node.connectTimeout)));
+    upstream.once('timeout', () => this.nodeFailed(upstream, node, new DialTimeoutError(node.connectTimeout)));
     upstream.once('connect', () => this.onConnect(upstream, node));
     upstream.on('error', (err) => this.onUpstreamError(upstream, node, err));
   }
 
-  private dialFailed(upstream: Socket, node: BalancerNode, err: Error): void {
-    if (this.phase !== 'dialing' || this.upstream !== upstream) return;
+  /**
+   * The node failed before any byte passed either way (refused, timed out, or reset or
+   * closed right after accepting): it is marked unavailable until the retry interval has
+   * passed, and the client, still untouched, goes to the next node.
+   */
+  private nodeFailed(upstream: Socket, node: BalancerNode, err: Error): void {
+    if (this.upstream !== upstream || (this.phase !== 'dialing' && !this.nothingPassed())) return;
+    if (this.phase === 'connected') {
+      this.client.unpipe(upstream);
+      this.client.pause();
+      upstream.removeListener('close', this.onSocketClose);
+      node.activeConnections--;
+      node.totalConnections--;
+    }
     upstream.removeAllListeners('close');
     upstream.on('error', ignoreError);
     upstream.destroy();
     this.upstream = undefined;
+    this.phase = 'dialing';
     node.failures++;
     node.recentFailures++;
+    node.available = false;
+    node.retryAt = Date.now() + this.gen.config.retryInterval;
     this.ctx.failed.push(node);
     this.logger.warn(
       { conn: this.ctx.id, client: this.ctx.client.address, node: node.key, address: node.address, err: describeError(err) },
@@ -172,12 +177,14 @@ export class Connection {
       upstream.destroy();
       return this.finish();
     }
-    this.phase = 'piping';
+    this.phase = 'connected';
     upstream.setTimeout(0);
     node.connectLatency = Date.now() - this.dialStart;
     node.activeConnections++;
     node.totalConnections++;
     node.recentFailures = 0;
+    node.available = true;
+    node.retryAt = 0;
     upstream.on('close', this.onSocketClose);
     const idle = this.gen.config.idleTimeout;
     if (idle > 0) {
@@ -189,8 +196,29 @@ export class Connection {
     } catch (err) {
       this.logger.error({ conn: this.ctx.id, err: describeError(err) }, 'a connected hook failed');
     }
+    // Client bytes flow at once (the first one to pass ends any fall-over). The node's
+    // side is piped from its first byte, so that an end or reset from a node that has
+    // sent nothing, to a client that has sent nothing, can still fall over.
     this.client.pipe(upstream);
-    upstream.pipe(this.client);
+    const early = () => {
+      upstream.removeListener('data', first);
+      if (this.nothingPassed()) return this.nodeFailed(upstream, node, new Error('closed by the node before any byte passed'));
+      this.phase = 'piping';
+      this.client.end();
+    };
+    const first = (chunk: Buffer) => {
+      upstream.removeListener('end', early);
+      this.phase = 'piping';
+      this.client.write(chunk);
+      upstream.pipe(this.client);
+    };
+    upstream.once('end', early);
+    upstream.once('data', first);
+  }
+
+  /** True while no byte has passed either way on the current node connection. */
+  private nothingPassed(): boolean {
+    return this.phase === 'connected' && this.client.bytesRead === 0 && (this.upstream?.bytesRead ?? 0) === 0;
   }
 
   private onClientError = (err: Error): void => {
@@ -201,8 +229,8 @@ export class Connection {
 
   private onUpstreamError(upstream: Socket, node: BalancerNode, err: Error): void {
     if (this.upstream !== upstream) return;
-    if (this.phase === 'dialing') return this.dialFailed(upstream, node, err);
-    if (this.phase !== 'piping') return;
+    if (this.phase === 'dialing' || this.nothingPassed()) return this.nodeFailed(upstream, node, err);
+    if (this.phase !== 'piping' && this.phase !== 'connected') return;
     this.noteReset(`node ${node.key}: ${describeError(err)}`);
     resetSocket(this.client);
   }
@@ -216,7 +244,7 @@ export class Connection {
   /** Both sockets (or the client alone, when no node was connected) closed: the end. */
   private onSocketClose = (): void => {
     this.closedSockets++;
-    if (this.phase === 'piping') {
+    if (this.phase === 'piping' || this.phase === 'connected') {
       // One side gone for good: the other cannot be used any more either.
       if (this.closedSockets === 1) {
         const other = this.client.destroyed ? this.upstream : this.client;
@@ -243,7 +271,7 @@ export class Connection {
 
   private finish(): void {
     if (this.phase === 'done') return;
-    const wasPiping = this.phase === 'piping';
+    const wasPiping = this.phase === 'piping' || this.phase === 'connected';
     this.phase = 'done';
     this.tracker.delete(this);
     const node = this.ctx.node;

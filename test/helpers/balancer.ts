@@ -1,4 +1,5 @@
 /** Starting a balancer for tests: listener on 127.0.0.1:0, a recording logger. */
+import { tmpDir } from './tmp.ts';
 import { createBalancer, type Balancer, type Config, type Logger } from '../../core/index.ts';
 
 export interface LogLine {
@@ -43,7 +44,9 @@ export function oneCluster(addresses: string[], extra: Partial<Config['clusters'
   };
 }
 
+/** Starts `config`, with a fresh state directory unless it names one (tests never share state). */
 export async function startBalancer(config: Config): Promise<TestBalancer> {
+  config = { stateDir: tmpDir(), ...config };
   const logger = recordingLogger();
   const balancer = createBalancer(config, { logger });
   const [first] = await balancer.start();
