@@ -216,9 +216,18 @@ export class Connection {
     upstream.once('data', first);
   }
 
-  /** True while no byte has passed either way on the current node connection. */
+  /**
+   * True while no byte has passed either way on the current node connection and the
+   * client has not ended its side (a client that connects and closes, like a port check,
+   * must not make the node look unavailable when it closes in turn).
+   */
   private nothingPassed(): boolean {
-    return this.phase === 'connected' && this.client.bytesRead === 0 && (this.upstream?.bytesRead ?? 0) === 0;
+    return (
+      this.phase === 'connected' &&
+      this.client.bytesRead === 0 &&
+      !this.client.readableEnded &&
+      (this.upstream?.bytesRead ?? 0) === 0
+    );
   }
 
   private onClientError = (err: Error): void => {

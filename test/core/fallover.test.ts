@@ -244,3 +244,25 @@ states('red: open connections close at once, new ones go elsewhere; the state su
 kinds.run();
 chains.run();
 states.run();
+
+const probes = suite('fall-over: what is not a node failure');
+
+probes('a client that connects and closes without a byte does not mark the node down', async () => {
+  const node = await startServer((s) => s.on('end', () => s.end()));
+  const t = await startBalancer(cluster({ a: addr(node) }));
+  try {
+    for (let i = 0; i < 3; i++) {
+      const socket = await connect(t.port, { allowHalfOpen: true });
+      socket.end();
+      await new Promise((resolve) => socket.once('close', resolve));
+    }
+    await waitFor(() => t.balancer.connections().length === 0, 2000, 'the connections to end');
+    assert.is(t.balancer.node('c/a')!.available, true);
+    assert.is(t.balancer.node('c/a')!.failures, 0);
+  } finally {
+    await t.stop();
+    await closeServer(node);
+  }
+});
+
+probes.run();
