@@ -13,6 +13,7 @@ import type {
   PluginEntry,
   ResolvedCluster,
   ResolvedConfig,
+  ResolvedHealthCheck,
   ResolvedListener,
   ResolvedNode,
   ResolvedProbe,
@@ -30,12 +31,16 @@ export const DEFAULTS = {
   probeInterval: 5_000,
   probeTimeout: 2_000,
   probeMetric: 'load',
+  healthCheckInterval: 5_000,
+  healthCheckTimeout: 2_000,
+  healthCheckRise: 2,
+  healthCheckFall: 3,
   stateDir: './.protobalance',
   adminHost: '127.0.0.1',
   adminPort: 9100,
   balance: 'round-robin',
   affinityTtl: 30 * 86_400_000,
-  affinityMaxEntries: 1_000_000,
+  affinityMaxEntries: 100_000,
   logLevel: 'info' as LogLevel,
 };
 
@@ -195,6 +200,35 @@ function probeOf(p: Problems, f: string, raw: unknown): ResolvedProbe | undefine
   return { kind, target, interval, timeout, metric };
 }
 
+function healthCheckOf(p: Problems, f: string, raw: unknown): ResolvedHealthCheck | undefined {
+  if (!isObject(raw)) {
+    p.add(f, 'an object { interval, timeout, send, expect, rise, fall }', raw);
+    return undefined;
+  }
+  checkKeys(p, f, raw, ['interval', 'timeout', 'send', 'expect', 'rise', 'fall']);
+  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.healthCheckInterval);
+  if (interval < 100) p.add(`${f}.interval`, 'at least "100ms"', raw.interval);
+  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.healthCheckTimeout), interval);
+  if (timeout < 1 && raw.timeout !== undefined) p.add(`${f}.timeout`, 'at least "1ms"', raw.timeout);
+  const count = (key: 'rise' | 'fall', fallback: number): number => {
+    const value = raw[key];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      p.add(`${f}.${key}`, 'a whole number of at least 1', value);
+      return fallback;
+    }
+    return value;
+  };
+  return {
+    interval,
+    timeout,
+    send: optionalString(p, `${f}.send`, raw.send),
+    expect: optionalString(p, `${f}.expect`, raw.expect),
+    rise: count('rise', DEFAULTS.healthCheckRise),
+    fall: count('fall', DEFAULTS.healthCheckFall),
+  };
+}
+
 function sandboxOf(p: Problems, raw: unknown): ResolvedConfig['sandbox'] {
   const out = {
     cpuTimeout: DEFAULTS.sandboxCpuTimeout,
@@ -254,7 +288,7 @@ function clusters(
       p.add(f, 'an object { balance, nodes }', c);
       continue;
     }
-    checkKeys(p, f, c, ['balance', 'balanceOptions', 'hashSecret', 'affinity', 'fallover', 'connectTimeout', 'nodes']);
+    checkKeys(p, f, c, ['balance', 'balanceOptions', 'hashSecret', 'affinity', 'fallover', 'connectTimeout', 'healthCheck', 'nodes']);
     const balance = optionalString(p, `${f}.balance`, c.balance) ?? DEFAULTS.balance;
     if (c.balanceOptions !== undefined && !isObject(c.balanceOptions)) {
       p.add(`${f}.balanceOptions`, 'an object', c.balanceOptions);
@@ -290,6 +324,7 @@ function clusters(
       affinity,
       fallover,
       connectTimeout: timeout,
+      healthCheck: c.healthCheck === undefined ? undefined : healthCheckOf(p, `${f}.healthCheck`, c.healthCheck),
       nodes: nodes(p, `${f}.nodes`, c.nodes, timeout, portFixed.has(name)),
     };
   }

@@ -79,7 +79,29 @@ export interface ClusterConfig {
   /** Name of the cluster used when none of this cluster's nodes is available. */
   fallover?: string;
   connectTimeout?: Duration;
+  /** Active health checks of every node of the cluster (off when omitted). */
+  healthCheck?: HealthCheckConfig;
   nodes: NodeConfig[];
+}
+
+/**
+ * An active health check: every `interval`, each node is dialled; without `send` and
+ * `expect` a completed connect passes. `send` is written once connected; with `expect`
+ * the check passes only if the bytes received (until `expect` is seen, the node closes,
+ * or `timeout`) contain it. `fall` failed checks in a row make the node unavailable,
+ * `rise` passed checks in a row make it available again.
+ */
+export interface HealthCheckConfig {
+  /** Default `'5s'`. */
+  interval?: Duration;
+  /** Default `'2s'`, never more than the interval. */
+  timeout?: Duration;
+  send?: string;
+  expect?: string;
+  /** Passed checks in a row that make a node available again (default 2). */
+  rise?: number;
+  /** Failed checks in a row that make a node unavailable (default 3). */
+  fall?: number;
 }
 
 export interface AdminConfig {
@@ -142,6 +164,15 @@ export interface ResolvedProbe {
   metric: string;
 }
 
+export interface ResolvedHealthCheck {
+  interval: number;
+  timeout: number;
+  send: string | undefined;
+  expect: string | undefined;
+  rise: number;
+  fall: number;
+}
+
 export interface ResolvedCluster {
   name: string;
   balance: string;
@@ -150,6 +181,7 @@ export interface ResolvedCluster {
   affinity: { enabled: boolean; ttl: number; maxEntries: number };
   fallover: string | undefined;
   connectTimeout: number;
+  healthCheck: ResolvedHealthCheck | undefined;
   nodes: ResolvedNode[];
 }
 

@@ -149,7 +149,7 @@ errors('fall-over cycle is named', () => {
 errors('unknown field (a typo) is reported with the known ones', () => {
   assert.is(
     problem(withCluster((c) => ((c.clusters.web as unknown as Record<string, unknown>).balanse = 'random'))),
-    'clusters.web.balanse: unknown field (known: balance, balanceOptions, hashSecret, affinity, fallover, connectTimeout, nodes)',
+    'clusters.web.balanse: unknown field (known: balance, balanceOptions, hashSecret, affinity, fallover, connectTimeout, healthCheck, nodes)',
   );
 });
 
@@ -218,3 +218,47 @@ added('bad probe and sandbox values name their field', () => {
 });
 
 added.run();
+
+const healthChecks = suite('config: cluster health checks');
+
+healthChecks('no healthCheck resolves to undefined; an empty one takes every default', () => {
+  assert.is(validateConfig(good()).clusters.web!.healthCheck, undefined);
+  const r = validateConfig(withCluster((c) => (c.clusters.web!.healthCheck = {})));
+  assert.equal(r.clusters.web!.healthCheck, { interval: 5000, timeout: 2000, send: undefined, expect: undefined, rise: 2, fall: 3 });
+});
+
+healthChecks('given fields resolve; the timeout is never more than the interval', () => {
+  const r = validateConfig(
+    withCluster(
+      (c) => (c.clusters.web!.healthCheck = { interval: '1s', timeout: 250, send: 'PING\r\n', expect: '+PONG', rise: 1, fall: 5 }),
+    ),
+  );
+  assert.equal(r.clusters.web!.healthCheck, { interval: 1000, timeout: 250, send: 'PING\r\n', expect: '+PONG', rise: 1, fall: 5 });
+  const short = validateConfig(withCluster((c) => (c.clusters.web!.healthCheck = { interval: '100ms' })));
+  assert.is(short.clusters.web!.healthCheck!.timeout, 100, 'the default timeout is cut to the interval');
+  const longer = validateConfig(withCluster((c) => (c.clusters.web!.healthCheck = { interval: '1s', timeout: '5s' })));
+  assert.is(longer.clusters.web!.healthCheck!.timeout, 1000);
+});
+
+healthChecks('bad healthCheck values name their field', () => {
+  const bad = (healthCheck: unknown) =>
+    problem(withCluster((c) => ((c.clusters.web as unknown as Record<string, unknown>).healthCheck = healthCheck)));
+  assert.is(bad('5s'), 'clusters.web.healthCheck: expected an object { interval, timeout, send, expect, rise, fall }, got "5s"');
+  assert.is(
+    bad({ intervall: '1s' }),
+    'clusters.web.healthCheck.intervall: unknown field (known: interval, timeout, send, expect, rise, fall)',
+  );
+  assert.is(
+    bad({ interval: 'soon' }),
+    'clusters.web.healthCheck.interval: expected a duration like "500ms", "2s", "5m", "30d" or milliseconds, got "soon"',
+  );
+  assert.is(bad({ interval: '50ms' }), 'clusters.web.healthCheck.interval: expected at least "100ms", got "50ms"');
+  assert.is(bad({ timeout: 0 }), 'clusters.web.healthCheck.timeout: expected at least "1ms", got 0');
+  assert.is(bad({ send: '' }), 'clusters.web.healthCheck.send: expected a non-empty string, got ""');
+  assert.is(bad({ expect: 42 }), 'clusters.web.healthCheck.expect: expected a non-empty string, got 42');
+  assert.is(bad({ rise: 0 }), 'clusters.web.healthCheck.rise: expected a whole number of at least 1, got 0');
+  assert.is(bad({ fall: 1.5 }), 'clusters.web.healthCheck.fall: expected a whole number of at least 1, got 1.5');
+  assert.is(bad({ fall: '3' }), 'clusters.web.healthCheck.fall: expected a whole number of at least 1, got "3"');
+});
+
+healthChecks.run();

@@ -1,0 +1,164 @@
+/**
+ * Client affinity: a client (by host address) goes back to the node that served it last,
+ * for every cluster whose config has `affinity: { enabled: true }`, across restarts.
+ *
+ * - `resolveAffinity` answers the node id stored for the cluster and the client's
+ *   normalized address (`address.ts`: IPv4-mapped IPv6 is IPv4, IPv6 is canonical), when
+ *   that node still exists in the cluster. It reads memory only: no I/O per connection.
+ * - `connected` records the binding to the node that actually served, and refreshes its
+ *   last-seen time (the binding's `ttl` runs from there).
+ *
+ * Decision: when the bound node cannot take the client (unavailable, yellow or red), the
+ * client falls over like any other connection: the core ignores a bound id that is not
+ * among the filtered candidates. The binding then MOVES to the node that served: a
+ * client with long sessions has its newest session on that node now, and sending it back
+ * to the old node later would lose that session. Only a node of the client's own cluster
+ * is recorded; when a fall-over cluster served, the binding is left as it was.
+ *
+ * Storage: one SQLite database per state directory (`<stateDir>/affinity.db`, see
+ * `sqlite-store.ts`), opened once per balancer process and shared by the generations:
+ * a module-level map keyed by the file's path counts the generations using it. A
+ * generation takes it when it starts serving (`listening` on start, `configChanged` on a
+ * reload, which runs before the previous generation's `shutdown`), and gives it back in its
+ * `shutdown`; the last one out closes it (writing what is queued). Taking it only once
+ * serving, rather than in `init`, keeps `protobalance check` and a reload that fails
+ * from touching the state directory, and pairs every take with a `shutdown`. Connections
+ * still open in a generation that was replaced go on using the database the newer
+ * generation holds. No database is opened when no cluster enables affinity.
+ *
+ * If the database cannot be opened (unwritable state directory, a damaged file), the
+ * error is logged and bindings are kept in memory only, so that traffic still flows.
+ */
+import path from 'node:path';
+import { definePlugin, type Logger, type ResolvedCluster } from 'protobalance';
+import { normalizeClientAddress } from './address.ts';
+import { SqliteAffinityStore } from './sqlite-store.ts';
+import type { AffinityStore } from './store.ts';
+
+export const DB_FILE = 'affinity.db';
+
+interface Shared {
+  store: SqliteAffinityStore;
+  /** Generations holding the store. */
+  holders: number;
+  /** Cluster name → generations that configured it. */
+  clusters: Map<string, number>;
+}
+
+/** Open databases by file path, for this process. */
+const shared = new Map<string, Shared>();
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function openStore(file: string, logger: Logger): SqliteAffinityStore {
+  const callbacks = {
+    onError: (err: unknown, what: string) => logger.warn({ file, err: describe(err) }, `affinity store: ${what}`),
+    onRecover: () => logger.info({ file }, 'affinity store: writing works again'),
+  };
+  try {
+    return new SqliteAffinityStore({ file, ...callbacks });
+  } catch (err) {
+    logger.error({ file, err: describe(err) }, 'cannot open the affinity database; bindings are kept in memory only');
+    return new SqliteAffinityStore({ file: ':memory:', ...callbacks });
+  }
+}
+
+function acquire(file: string, clusters: readonly ResolvedCluster[], logger: Logger): void {
+  let entry = shared.get(file);
+  if (!entry) {
+    entry = { store: openStore(file, logger), holders: 0, clusters: new Map() };
+    shared.set(file, entry);
+  }
+  entry.holders++;
+  // The newest generation's limits win (they are what the config says now).
+  for (const c of clusters) {
+    entry.store.configure(c.name, { ttl: c.affinity.ttl, maxEntries: c.affinity.maxEntries });
+    entry.clusters.set(c.name, (entry.clusters.get(c.name) ?? 0) + 1);
+  }
+}
+
+function release(file: string, clusters: readonly ResolvedCluster[]): void {
+  const entry = shared.get(file);
+  if (!entry) return;
+  for (const c of clusters) {
+    const left = (entry.clusters.get(c.name) ?? 1) - 1;
+    if (left > 0) entry.clusters.set(c.name, left);
+    else {
+      entry.clusters.delete(c.name);
+      entry.store.unload(c.name);
+    }
+  }
+  if (--entry.holders > 0) return;
+  shared.delete(file);
+  entry.store.close();
+}
+
+/** Paths of the affinity databases this process holds open (for tests and diagnostics). */
+export function openAffinityDatabases(): string[] {
+  return [...shared.keys()];
+}
+
+/** The store serving `stateDir`, while some generation holds it. */
+export function affinityStore(stateDir: string): AffinityStore | undefined {
+  return shared.get(path.resolve(stateDir, DB_FILE))?.store;
+}
+
+/** What this plugin keeps in `ctx.data.affinity`. */
+interface ConnectionAffinity {
+  client: string;
+  bound: string | undefined;
+}
+
+export default definePlugin({
+  name: 'affinity',
+  apply(hooks, api) {
+    const enabled = Object.values(api.config.clusters).filter((c) => c.affinity.enabled);
+    if (enabled.length === 0) return;
+    const names = new Set(enabled.map((c) => c.name));
+    const file = path.resolve(api.config.stateDir, DB_FILE);
+    let holding = false;
+    const take = () => {
+      if (holding) return;
+      holding = true;
+      acquire(file, enabled, api.logger);
+    };
+    hooks.listening.tap('affinity', take);
+    hooks.configChanged.tap('affinity', take);
+    hooks.shutdown.tap('affinity', () => {
+      if (!holding) return;
+      holding = false;
+      release(file, enabled);
+    });
+
+    hooks.resolveAffinity.tap('affinity', (ctx) => {
+      if (!names.has(ctx.cluster.name)) return undefined;
+      const client = normalizeClientAddress(ctx.client.address);
+      if (client === '') return undefined;
+      const bound = shared.get(file)?.store.get(ctx.cluster.name, client);
+      const data: ConnectionAffinity = { client, bound };
+      ctx.data.affinity = data;
+      // A node removed from the config is no binding; the next connect replaces it.
+      return bound !== undefined && ctx.cluster.node(bound) ? bound : undefined;
+    });
+
+    hooks.connected.tap('affinity', (ctx, node) => {
+      if (!names.has(ctx.cluster.name) || node.cluster !== ctx.cluster.name) return;
+      let data = ctx.data.affinity as ConnectionAffinity | undefined;
+      if (!data) {
+        const client = normalizeClientAddress(ctx.client.address);
+        if (client === '') return;
+        data = { client, bound: undefined };
+      }
+      shared.get(file)?.store.set(ctx.cluster.name, data.client, node.id);
+      if (data.bound !== undefined && data.bound !== node.id) {
+        api.logger.debug(
+          { client: data.client, cluster: ctx.cluster.name, from: data.bound, to: node.id },
+          'affinity: client moved to another node',
+        );
+        data.bound = node.id;
+      }
+    });
+  },
+});

@@ -1,0 +1,359 @@
+/**
+ * The affinity store on one SQLite file (`<stateDir>/affinity.db`), in WAL mode so that
+ * several worker processes may share it.
+ *
+ * The forwarding path never waits for the disk: an in-memory map per cluster, in least
+ * recently seen order and bounded by the cluster's `maxEntries`, answers `get`. Writes
+ * (new bindings, last-seen updates, deletes) are queued, one per client at most, and
+ * written in one transaction on a short timer (`flushInterval`, unref'd) and on close.
+ * When a cluster is first configured, its expired rows are pruned and its most recently
+ * seen `maxEntries` rows loaded into the map.
+ *
+ * Bounds: a binding last seen more than `ttl` ago is never returned; expired rows are
+ * pruned from the file at load and every `pruneInterval`. The file never keeps more than
+ * `maxEntries` rows per cluster after a flush: an entry pushed out of the memory map is
+ * deleted from the file in the same flush, and every flush trims a cluster whose row count
+ * (kept exact by triggers, so reading it costs nothing) went over the bound, least
+ * recently seen first (rows another process wrote count too). A flood of new addresses
+ * thus costs neither memory nor disk beyond `maxEntries` per cluster.
+ *
+ * When writing fails (disk full, the file locked by another process for longer than
+ * `busyTimeout`), the writes stay queued and are retried at the next flush; past
+ * `maxPending` queued writes they are dropped (memory still answers), and `onError`
+ * says so. Timestamps are epoch milliseconds (wall clock), as they must survive restarts.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { AffinityLimits, AffinityStore } from './store.ts';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file (its folder is created), or `':memory:'`. */
+  file: string;
+  /** Milliseconds between a write and the flush that persists it (default 250). */
+  flushInterval?: number;
+  /** Milliseconds between prunes of expired rows and entries (default 60 s). */
+  pruneInterval?: number;
+  /** Longest wait for a lock held by another process, in ms (default 200). */
+  busyTimeout?: number;
+  /** Most queued writes kept while writing fails (default: twice every cluster's bound, plus 10,000). */
+  maxPending?: number;
+  /** The clock, epoch ms (tests move it). */
+  now?: () => number;
+  /** Told about failures; the store keeps working from memory. */
+  onError?: (err: unknown, what: string) => void;
+  /** Told when writing works again after a failure. */
+  onRecover?: () => void;
+}
+
+interface Binding {
+  node: string;
+  /** Epoch ms the client was last seen. */
+  seen: number;
+}
+
+interface ClusterState {
+  limits: AffinityLimits;
+  /** Client → binding, least recently seen first. */
+  map: Map<string, Binding>;
+}
+
+/** A queued write: the binding to store, or null to delete the row. */
+type Pending = Map<string, Map<string, Binding | null>>;
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS affinity (
+  cluster TEXT NOT NULL,
+  client  TEXT NOT NULL,
+  node    TEXT NOT NULL,
+  seen    INTEGER NOT NULL,
+  PRIMARY KEY (cluster, client)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS affinity_seen ON affinity (cluster, seen);
+CREATE TABLE IF NOT EXISTS affinity_count (
+  cluster TEXT PRIMARY KEY,
+  rows    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS affinity_inserted AFTER INSERT ON affinity BEGIN
+  INSERT INTO affinity_count (cluster, rows) VALUES (new.cluster, 1)
+    ON CONFLICT (cluster) DO UPDATE SET rows = rows + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS affinity_deleted AFTER DELETE ON affinity BEGIN
+  UPDATE affinity_count SET rows = rows - 1 WHERE cluster = old.cluster;
+END;
+`;
+
+function prepareStatements(db: Database.Database) {
+  type Row = { cluster: string; client: string; node: string; seen: number };
+  return {
+    upsert: db.prepare<Row>(
+      `INSERT INTO affinity (cluster, client, node, seen) VALUES (@cluster, @client, @node, @seen)
+       ON CONFLICT (cluster, client) DO UPDATE SET node = excluded.node, seen = excluded.seen`,
+    ),
+    remove: db.prepare<[string, string]>('DELETE FROM affinity WHERE cluster = ? AND client = ?'),
+    prune: db.prepare<[string, number]>('DELETE FROM affinity WHERE cluster = ? AND seen < ?'),
+    count: db.prepare<[string], { rows: number }>('SELECT rows FROM affinity_count WHERE cluster = ?'),
+    trim: db.prepare<{ cluster: string; excess: number }>(
+      `DELETE FROM affinity WHERE cluster = @cluster AND client IN (
+         SELECT client FROM affinity WHERE cluster = @cluster ORDER BY seen, client LIMIT @excess)`,
+    ),
+    load: db.prepare<{ cluster: string; since: number; limit: number }, Omit<Row, 'cluster'>>(
+      `SELECT client, node, seen FROM affinity WHERE cluster = @cluster AND seen >= @since
+       ORDER BY seen DESC, client DESC LIMIT @limit`,
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+export class SqliteAffinityStore implements AffinityStore {
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly clusters = new Map<string, ClusterState>();
+  private pending: Pending = new Map();
+  private pendingCount = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly pruneTimer: NodeJS.Timeout;
+  private readonly flushInterval: number;
+  private readonly busyTimeout: number;
+  private readonly maxPending: number | undefined;
+  private readonly now: () => number;
+  private readonly onError: (err: unknown, what: string) => void;
+  private readonly onRecover: () => void;
+  private failing = false;
+  private closed = false;
+  private readonly sql: Statements;
+  private readonly writeBatch: (batch: Pending) => void;
+
+  constructor(options: SqliteStoreOptions) {
+    this.file = options.file;
+    this.flushInterval = options.flushInterval ?? 250;
+    this.busyTimeout = options.busyTimeout ?? 200;
+    this.maxPending = options.maxPending;
+    this.now = options.now ?? Date.now;
+    this.onError = options.onError ?? (() => {});
+    this.onRecover = options.onRecover ?? (() => {});
+    if (this.file !== ':memory:') mkdirSync(path.dirname(this.file), { recursive: true });
+    this.db = new Database(this.file, { timeout: this.busyTimeout });
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version !== 0 && version !== SCHEMA_VERSION) {
+        throw new Error(`${this.file} has schema version ${version}; this version of Proto Balance knows ${SCHEMA_VERSION}`);
+      }
+      this.db.transaction(() => {
+        this.db.exec(SCHEMA);
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+      this.sql = prepareStatements(this.db);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.writeBatch = this.db.transaction((batch: Pending) => {
+      for (const [cluster, writes] of batch) {
+        for (const [client, binding] of writes) {
+          if (binding) this.sql.upsert.run({ cluster, client, node: binding.node, seen: binding.seen });
+          else this.sql.remove.run(cluster, client);
+        }
+        const state = this.clusters.get(cluster);
+        if (state) this.trim(cluster, state.limits.maxEntries);
+      }
+    });
+    const pruneInterval = options.pruneInterval ?? 60_000;
+    this.pruneTimer = setInterval(() => this.prune(), pruneInterval);
+    this.pruneTimer.unref();
+    process.on('exit', this.onExit);
+  }
+
+  configure(cluster: string, limits: AffinityLimits): void {
+    if (this.closed) return;
+    const state = this.clusters.get(cluster);
+    if (state) {
+      state.limits = { ...limits };
+      this.evictOver(cluster, state);
+      return;
+    }
+    const map = new Map<string, Binding>();
+    const since = this.now() - limits.ttl;
+    try {
+      const rows = this.db.transaction(() => {
+        this.sql.prune.run(cluster, since);
+        this.trim(cluster, limits.maxEntries);
+        return this.sql.load.all({ cluster, since, limit: limits.maxEntries });
+      }).immediate();
+      for (let i = rows.length - 1; i >= 0; i--) {
+        const row = rows[i]!;
+        map.set(row.client, { node: row.node, seen: row.seen });
+      }
+    } catch (err) {
+      this.onError(err, `loading the bindings of cluster ${cluster}`);
+    }
+    this.clusters.set(cluster, { limits: { ...limits }, map });
+  }
+
+  unload(cluster: string): void {
+    if (!this.clusters.has(cluster)) return;
+    this.flush();
+    this.clusters.delete(cluster);
+  }
+
+  get(cluster: string, client: string): string | undefined {
+    const state = this.clusters.get(cluster);
+    const binding = state?.map.get(client);
+    if (!state || !binding) return undefined;
+    if (this.now() - binding.seen > state.limits.ttl) {
+      state.map.delete(client);
+      this.queue(cluster, client, null);
+      return undefined;
+    }
+    return binding.node;
+  }
+
+  set(cluster: string, client: string, node: string): void {
+    const state = this.clusters.get(cluster);
+    if (!state) return;
+    const binding: Binding = { node, seen: this.now() };
+    state.map.delete(client);
+    state.map.set(client, binding);
+    this.queue(cluster, client, binding);
+    this.evictOver(cluster, state);
+  }
+
+  delete(cluster: string, client: string): void {
+    const state = this.clusters.get(cluster);
+    if (!state) return;
+    state.map.delete(client);
+    this.queue(cluster, client, null);
+  }
+
+  /** Write every queued change now, in one transaction. */
+  flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pendingCount === 0 || this.closed) return;
+    try {
+      this.writeBatch(this.pending);
+    } catch (err) {
+      this.failing = true;
+      if (this.pendingCount > this.pendingLimit()) {
+        this.onError(err, `writing ${this.pendingCount} queued changes; dropped them (memory still answers)`);
+        this.pending = new Map();
+        this.pendingCount = 0;
+      } else {
+        this.onError(err, `writing ${this.pendingCount} queued changes; retrying`);
+        this.schedule();
+      }
+      return;
+    }
+    this.pending = new Map();
+    this.pendingCount = 0;
+    if (this.failing) {
+      this.failing = false;
+      this.onRecover();
+    }
+  }
+
+  /** Drop expired entries from memory and expired rows from the file. */
+  prune(): void {
+    if (this.closed) return;
+    const now = this.now();
+    for (const [cluster, state] of this.clusters) {
+      // The map is in last-seen order: expired entries are at its front.
+      for (const [client, binding] of state.map) {
+        if (now - binding.seen <= state.limits.ttl) break;
+        state.map.delete(client);
+      }
+    }
+    try {
+      this.db.transaction(() => {
+        for (const [cluster, state] of this.clusters) this.sql.prune.run(cluster, now - state.limits.ttl);
+      })();
+    } catch (err) {
+      this.onError(err, 'pruning expired bindings');
+    }
+  }
+
+  /** Bindings held in memory for `cluster`. */
+  size(cluster: string): number {
+    return this.clusters.get(cluster)?.map.size ?? 0;
+  }
+
+  /** Queued writes not yet flushed. */
+  get pendingWrites(): number {
+    return this.pendingCount;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    clearInterval(this.pruneTimer);
+    this.flush();
+    clearTimeout(this.flushTimer);
+    this.closed = true;
+    process.off('exit', this.onExit);
+    this.clusters.clear();
+    this.pending = new Map();
+    this.pendingCount = 0;
+    try {
+      this.db.close();
+    } catch (err) {
+      this.onError(err, 'closing the database');
+    }
+  }
+
+  /** A process that exits without stopping the balancer still writes what is queued. */
+  private onExit = (): void => {
+    try {
+      this.flush();
+    } catch {
+      // Exiting anyway.
+    }
+  };
+
+  private queue(cluster: string, client: string, binding: Binding | null): void {
+    let writes = this.pending.get(cluster);
+    if (!writes) this.pending.set(cluster, (writes = new Map()));
+    const before = writes.size;
+    writes.set(client, binding);
+    this.pendingCount += writes.size - before;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.flushTimer || this.closed) return;
+    this.flushTimer = setTimeout(() => this.flush(), this.flushInterval);
+    this.flushTimer.unref();
+  }
+
+  /** Push the least recently seen entries out of memory (and the file) down to the bound. */
+  private evictOver(cluster: string, state: ClusterState): void {
+    const over = state.map.size - state.limits.maxEntries;
+    if (over <= 0) return;
+    let n = 0;
+    for (const client of state.map.keys()) {
+      if (n++ >= over) break;
+      state.map.delete(client);
+      this.queue(cluster, client, null);
+    }
+  }
+
+  /** Delete the least recently seen rows of `cluster` beyond `maxEntries` (inside a transaction). */
+  private trim(cluster: string, maxEntries: number): void {
+    const rows = this.sql.count.get(cluster)?.rows ?? 0;
+    if (rows > maxEntries) this.sql.trim.run({ cluster, excess: rows - maxEntries });
+  }
+
+  private pendingLimit(): number {
+    if (this.maxPending !== undefined) return this.maxPending;
+    let bound = 10_000;
+    for (const state of this.clusters.values()) bound += 2 * state.limits.maxEntries;
+    return bound;
+  }
+}
