@@ -261,7 +261,7 @@ export class SqliteAffinityStore implements AffinityStore {
   prune(): void {
     if (this.closed) return;
     const now = this.now();
-    for (const [cluster, state] of this.clusters) {
+    for (const state of this.clusters.values()) {
       // The map is in last-seen order: expired entries are at its front.
       for (const [client, binding] of state.map) {
         if (now - binding.seen <= state.limits.ttl) break;

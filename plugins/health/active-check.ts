@@ -23,6 +23,7 @@
  */
 import net from 'node:net';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedHealthCheck } from 'protobalance';
+import { Periodic } from '../shared/periodic.ts';
 
 /** The most of an answer that is searched for `expect`; a longer answer without it fails. */
 const MAX_ANSWER = 64 * 1024;
@@ -128,74 +129,43 @@ const portless = new WeakSet<BalancerNode>();
 
 /** Checks one node every `interval` until stopped. */
 class Checker {
-  private timer: NodeJS.Timeout | undefined;
-  private deadline: NodeJS.Timeout | undefined;
-  private inFlight: Check | undefined;
-  private stopped = false;
+  private readonly periodic: Periodic;
   private state: Health | undefined;
 
   constructor(
     private readonly node: BalancerNode,
     private readonly check: ResolvedHealthCheck,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.periodic = new Periodic(
+      check.interval,
+      check.timeout,
+      (settle) => {
+        // The port may have gone away in a reconfigure; the next generation logs it.
+        if (node.port === undefined) return (settle(undefined), { abort() {} });
+        return runCheck(node.host, node.port, check, settle);
+      },
+      (err) => {
+        try {
+          if (err) this.failed(err);
+          else this.passed();
+        } catch (e) {
+          this.logger.error({ node: this.node.key, err: describe(e) }, 'health check bookkeeping failed');
+        }
+      },
+    );
+  }
 
   start(): void {
     this.state = attach(this.node);
-    // The first check right away, but not inside init (as load-probe).
-    this.schedule(0);
+    this.periodic.start();
   }
 
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.deadline);
-    this.inFlight?.abort();
-    this.inFlight = undefined;
-    if (this.state) detach(this.node);
-  }
-
-  private schedule(delay: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => this.run(), delay);
-    this.timer.unref();
-  }
-
-  private run(): void {
-    if (this.stopped) return;
-    const port = this.node.port;
-    if (port === undefined) return; // the port went away in a reconfigure; the next generation logs it
-    const started = Date.now();
-    let settled = false;
-    const finish: Done = (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(this.deadline);
-      this.inFlight = undefined;
-      if (this.stopped) return;
-      try {
-        if (err) this.failed(err);
-        else this.passed();
-      } catch (e) {
-        this.logger.error({ node: this.node.key, err: describe(e) }, 'health check bookkeeping failed');
-      }
-      this.schedule(Math.max(0, started + this.check.interval - Date.now()));
-    };
-    try {
-      this.inFlight = runCheck(this.node.host, port, this.check, finish);
-    } catch (err) {
-      // net.connect throws synchronously on options it cannot use.
-      return finish(err instanceof Error ? err : new Error(String(err)));
-    }
-    if (settled) return;
-    const inFlight = this.inFlight;
-    this.deadline = setTimeout(() => {
-      const waitingFor = inFlight.waitingFor();
-      inFlight.abort();
-      finish(new Error(`timed out after ${this.check.timeout} ms waiting for ${waitingFor}`));
-    }, this.check.timeout);
-    this.deadline.unref();
+    if (!this.state) return;
+    this.periodic.stop();
+    detach(this.node);
+    this.state = undefined;
   }
 
   private fields(): Record<string, unknown> {

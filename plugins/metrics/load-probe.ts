@@ -16,6 +16,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import { Periodic } from '../shared/periodic.ts';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedProbe } from 'protobalance';
 
 /** Failed fetches in a row after which the metric is deleted. */
@@ -138,10 +139,8 @@ function deleteMetric(node: BalancerNode, metric: string): boolean {
 
 /** Polls one node's probe every `interval` until stopped. */
 class Poller {
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Fetch | undefined;
-  private deadline: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private readonly periodic: Periodic;
+  private started = false;
   /** Failed fetches in a row. */
   private failures = 0;
   private readonly fields: Record<string, unknown>;
@@ -152,59 +151,31 @@ class Poller {
     private readonly logger: Logger,
   ) {
     this.fields = { node: node.key, probe: probe.target, metric: probe.metric };
+    this.periodic = new Periodic(
+      probe.interval,
+      probe.timeout,
+      (settle) => (probe.kind === 'http' ? fetchHttp(probe.target, settle) : fetchTcp(probe.target, settle)),
+      (err, body) => {
+        const value = err ? undefined : parseNumber(body ?? '');
+        if (value !== undefined) this.succeeded(value);
+        else this.failed(err ?? new Error(`no number in the answer ${JSON.stringify((body ?? '').slice(0, 80))}`));
+      },
+    );
   }
 
   start(): void {
     addFeeder(this.node, this.probe.metric);
+    this.started = true;
     // The first poll right away, but not inside init: init is not slowed by it, and a
     // generation dropped straight after its init (`protobalance check`) never polls.
-    this.schedule(0);
+    this.periodic.start();
   }
 
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.deadline);
-    this.inFlight?.abort();
-    this.inFlight = undefined;
+    if (!this.started) return;
+    this.started = false;
+    this.periodic.stop();
     if (removeFeeder(this.node, this.probe.metric)) deleteMetric(this.node, this.probe.metric);
-  }
-
-  private schedule(delay: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => this.poll(), delay);
-    this.timer.unref();
-  }
-
-  private poll(): void {
-    if (this.stopped) return;
-    const started = Date.now();
-    let settled = false;
-    const finish: Done = (err, body) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(this.deadline);
-      this.inFlight = undefined;
-      if (this.stopped) return;
-      const value = err ? undefined : parseNumber(body ?? '');
-      if (value !== undefined) this.succeeded(value);
-      else this.failed(err ?? new Error(`no number in the answer ${JSON.stringify((body ?? '').slice(0, 80))}`));
-      this.schedule(Math.max(0, started + this.probe.interval - Date.now()));
-    };
-    try {
-      this.inFlight =
-        this.probe.kind === 'http' ? fetchHttp(this.probe.target, finish) : fetchTcp(this.probe.target, finish);
-    } catch (err) {
-      // http.get throws synchronously on a URL it cannot use.
-      return finish(err instanceof Error ? err : new Error(String(err)));
-    }
-    if (settled) return;
-    this.deadline = setTimeout(() => {
-      this.inFlight?.abort();
-      finish(new Error(`timed out after ${this.probe.timeout} ms`));
-    }, this.probe.timeout);
-    this.deadline.unref();
   }
 
   private succeeded(value: number): void {

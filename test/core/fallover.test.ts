@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import net, { type Server } from 'node:net';
 import type { Config } from '../../core/index.ts';
 import { startBalancer, type TestBalancer } from '../helpers/balancer.ts';
-import { addr, closeServer, connect, freePort, HOST, portOf, readAll, roundTrip, startEchoServer, startServer, waitFor } from '../helpers/net.ts';
+import { addr, closeServer, connect, freePort, HOST, readAll, roundTrip, startEchoServer, startServer, waitFor } from '../helpers/net.ts';
 
 /** A cluster `c` of named nodes; `fallover` maps a node id to its fall-over node id. */
 function cluster(nodes: Record<string, string>, fallover: Record<string, string> = {}, extra: Partial<Config> = {}): Config {
