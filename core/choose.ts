@@ -28,9 +28,10 @@ export function alongChain(cluster: Cluster, node: BalancerNode | undefined, can
 export function chooseNode(gen: Generation, ctx: ConnectionContext, bound: string | undefined): BalancerNode | undefined {
   const { hooks } = gen;
   const failed = ctx.failed;
-  const seen = new Set<Cluster>();
-  for (let cluster: Cluster | undefined = ctx.cluster; cluster && !seen.has(cluster); ) {
-    seen.add(cluster);
+  // Fall-over clusters form no cycle (config validation): the line ends within as many
+  // steps as there are clusters, with no per-connection bookkeeping.
+  let steps = 0;
+  for (let cluster: Cluster | undefined = ctx.cluster; cluster && steps++ < gen.clusters.size; ) {
     const all = failed.length === 0 ? cluster.nodes : cluster.nodes.filter((n) => !failed.includes(n));
     const candidates = all.length === 0 ? all : hooks.filterNodes.call(all, ctx);
     // Only green nodes take new clients; a pick that falls on a yellow one goes to its
