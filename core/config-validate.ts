@@ -6,95 +6,21 @@
  */
 import path from 'node:path';
 import { parseHostPort, parsePortRange } from './address.ts';
-import { parseDuration } from './duration.ts';
 import { ErrorCodes, pbError } from './errors.ts';
 import type {
   LogLevel,
   PluginEntry,
   ResolvedCluster,
   ResolvedConfig,
-  ResolvedHealthCheck,
   ResolvedListener,
   ResolvedNode,
-  ResolvedProbe,
 } from './types.ts';
-
-export const DEFAULTS = {
-  connectTimeout: 2_000,
-  retryInterval: 10_000,
-  drainTimeout: 10_000,
-  idleTimeout: 0,
-  rateWindow: 10_000,
-  sandboxCpuTimeout: 50,
-  sandboxMemoryLimit: 32,
-  sandboxMaxFailures: 5,
-  probeInterval: 5_000,
-  probeTimeout: 2_000,
-  probeMetric: 'load',
-  healthCheckInterval: 5_000,
-  healthCheckTimeout: 2_000,
-  healthCheckRise: 2,
-  healthCheckFall: 3,
-  stateDir: './.protobalance',
-  adminHost: '127.0.0.1',
-  adminPort: 9100,
-  balance: 'round-robin',
-  affinityTtl: 30 * 86_400_000,
-  affinityMaxEntries: 100_000,
-  logLevel: 'info' as LogLevel,
-};
+import { DEFAULTS } from './config-defaults.ts';
+import { checkKeys, duration, findCycle, isObject, optionalString, Problems, show } from './config-fields.ts';
+import { healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const NAME = /^[A-Za-z0-9][\w.-]*$/;
-
-/** Text for a value in an error message: short, quoted when a string. */
-function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
-  return String(value);
-}
-
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-class Problems {
-  readonly list: string[] = [];
-  add(field: string, expected: string, got: unknown): void {
-    this.list.push(`${field}: expected ${expected}, got ${show(got)}`);
-  }
-  say(field: string, message: string): void {
-    this.list.push(`${field}: ${message}`);
-  }
-}
-
-function duration(p: Problems, field: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    p.add(field, `a duration like "500ms", "2s", "5m", "30d" or milliseconds`, value);
-    return fallback;
-  }
-  return ms;
-}
-
-function optionalString(p: Problems, field: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') {
-    p.add(field, 'a non-empty string', value);
-    return undefined;
-  }
-  return value;
-}
-
-function checkKeys(p: Problems, field: string, obj: Obj, known: readonly string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (!known.includes(key)) p.say(field ? `${field}.${key}` : key, `unknown field (known: ${known.join(', ')})`);
-  }
-}
 
 function listeners(p: Problems, raw: unknown): ResolvedListener[] {
   if (!Array.isArray(raw) || raw.length === 0) {
@@ -172,103 +98,6 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
   return out;
 }
 
-function probeOf(p: Problems, f: string, raw: unknown): ResolvedProbe | undefined {
-  if (!isObject(raw)) {
-    p.add(f, 'an object { url } or { tcp }', raw);
-    return undefined;
-  }
-  checkKeys(p, f, raw, ['url', 'tcp', 'interval', 'timeout', 'metric']);
-  if ((raw.url === undefined) === (raw.tcp === undefined)) {
-    p.say(f, 'give exactly one of "url" (http://…) or "tcp" ("host:port")');
-    return undefined;
-  }
-  let kind: ResolvedProbe['kind'] = 'http';
-  let target = '';
-  if (raw.url !== undefined) {
-    if (typeof raw.url !== 'string' || !/^http:\/\/[^/\s]+/.test(raw.url)) return void p.add(`${f}.url`, 'an "http://host:port/path" URL', raw.url);
-    target = raw.url;
-  } else {
-    const hp = typeof raw.tcp === 'string' ? parseHostPort(raw.tcp) : undefined;
-    if (!hp || hp.port === undefined) return void p.add(`${f}.tcp`, '"host:port"', raw.tcp);
-    kind = 'tcp';
-    target = raw.tcp as string;
-  }
-  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.probeInterval);
-  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.probeTimeout), interval);
-  if (interval < 100) p.add(`${f}.interval`, 'at least "100ms"', raw.interval);
-  const metric = optionalString(p, `${f}.metric`, raw.metric) ?? DEFAULTS.probeMetric;
-  return { kind, target, interval, timeout, metric };
-}
-
-function healthCheckOf(p: Problems, f: string, raw: unknown): ResolvedHealthCheck | undefined {
-  if (!isObject(raw)) {
-    p.add(f, 'an object { interval, timeout, send, expect, rise, fall }', raw);
-    return undefined;
-  }
-  checkKeys(p, f, raw, ['interval', 'timeout', 'send', 'expect', 'rise', 'fall']);
-  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.healthCheckInterval);
-  if (interval < 100) p.add(`${f}.interval`, 'at least "100ms"', raw.interval);
-  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.healthCheckTimeout), interval);
-  if (timeout < 1 && raw.timeout !== undefined) p.add(`${f}.timeout`, 'at least "1ms"', raw.timeout);
-  const count = (key: 'rise' | 'fall', fallback: number): number => {
-    const value = raw[key];
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-      p.add(`${f}.${key}`, 'a whole number of at least 1', value);
-      return fallback;
-    }
-    return value;
-  };
-  return {
-    interval,
-    timeout,
-    send: optionalString(p, `${f}.send`, raw.send),
-    expect: optionalString(p, `${f}.expect`, raw.expect),
-    rise: count('rise', DEFAULTS.healthCheckRise),
-    fall: count('fall', DEFAULTS.healthCheckFall),
-  };
-}
-
-function sandboxOf(p: Problems, raw: unknown): ResolvedConfig['sandbox'] {
-  const out = {
-    cpuTimeout: DEFAULTS.sandboxCpuTimeout,
-    memoryLimit: DEFAULTS.sandboxMemoryLimit,
-    maxFailures: DEFAULTS.sandboxMaxFailures,
-  };
-  if (raw === undefined) return out;
-  if (!isObject(raw)) {
-    p.add('sandbox', 'an object { cpuTimeout, memoryLimit, maxFailures }', raw);
-    return out;
-  }
-  checkKeys(p, 'sandbox', raw, ['cpuTimeout', 'memoryLimit', 'maxFailures']);
-  out.cpuTimeout = duration(p, 'sandbox.cpuTimeout', raw.cpuTimeout, out.cpuTimeout);
-  if (out.cpuTimeout < 1) p.add('sandbox.cpuTimeout', 'at least "1ms"', raw.cpuTimeout);
-  if (raw.memoryLimit !== undefined) {
-    if (typeof raw.memoryLimit !== 'number' || !(raw.memoryLimit >= 8)) p.add('sandbox.memoryLimit', 'a number of MiB, at least 8', raw.memoryLimit);
-    else out.memoryLimit = raw.memoryLimit;
-  }
-  if (raw.maxFailures !== undefined) {
-    if (typeof raw.maxFailures !== 'number' || !Number.isInteger(raw.maxFailures) || raw.maxFailures < 1) {
-      p.add('sandbox.maxFailures', 'a whole number of at least 1', raw.maxFailures);
-    } else out.maxFailures = raw.maxFailures;
-  }
-  return out;
-}
-
-/** The first cycle in a "next" graph, as the list of names round it, or undefined. */
-export function findCycle(next: ReadonlyMap<string, string | undefined>): string[] | undefined {
-  const done = new Set<string>();
-  for (const start of next.keys()) {
-    const seen: string[] = [];
-    for (let at: string | undefined = start; at !== undefined && !done.has(at); at = next.get(at)) {
-      const i = seen.indexOf(at);
-      if (i >= 0) return [...seen.slice(i), at];
-      seen.push(at);
-    }
-    seen.forEach((s) => done.add(s));
-  }
-  return undefined;
-}
 
 function clusters(
   p: Problems,
