@@ -2,7 +2,6 @@
  * The balancer: owns the listeners, the serving generation, the live node registry and
  * the open connections. `createBalancer(config)` is the programmatic entry point.
  */
-import type { Socket } from 'node:net';
 import { stop as stopEsbuild } from 'esbuild';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
 import { createSandboxRunner } from './sandbox.ts';
@@ -10,10 +9,12 @@ import type { BalancerNode, Cluster } from './cluster.ts';
 import { findNode, NodeRegistry } from './cluster.ts';
 import { validateConfig } from './config-validate.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
+import { chooseDataPath, type DataPath, type Endpoint } from './datapath/index.ts';
 import { Connection, type ConnectionTracker } from './forward.ts';
 import { buildGeneration, type Generation } from './generation.ts';
 import type { ListeningAddress } from './hooks.ts';
-import { ListenerSet } from './listener.ts';
+import { IdleSweeper } from './idle.ts';
+import { ListenerSet, type SharedListen } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { RateSampler } from './stats.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
@@ -32,6 +33,11 @@ export interface BalancerOptions {
    * `config.sandbox` limits by default (`createInProcessRunner` runs them unguarded).
    */
   createRunner?: (config: ResolvedConfig) => AlgorithmRunner;
+  /**
+   * Accept on these listening sockets (opened by a primary process) instead of opening
+   * the config's listeners: how worker processes serve.
+   */
+  adopt?: readonly SharedListen[];
 }
 
 /** Live figures of one open connection. */
@@ -57,6 +63,9 @@ export class Balancer {
   private generations = 0;
   private stopping: Promise<void> | undefined;
   private readonly rates: RateSampler;
+  private readonly idle: IdleSweeper;
+  private readonly adopt: readonly SharedListen[] | undefined;
+  readonly dataPath: DataPath;
   /** Operator-set node states by `cluster/id`, as saved in the state directory. */
   private savedStates = new Map<string, NodeState>();
 
@@ -66,7 +75,12 @@ export class Balancer {
     this.logger = options.logger ?? createLogger(config.log.level);
     this.builtins = options.builtins ?? BUILTIN_PLUGINS;
     this.createRunner = options.createRunner ?? ((c) => createSandboxRunner({ ...c.sandbox, baseDir: c.baseDir }));
-    this.listeners = new ListenerSet(this.logger);
+    this.adopt = options.adopt;
+    const chosen = chooseDataPath(config.dataPath);
+    this.dataPath = chosen.path;
+    if (chosen.why) this.logger.info({ why: chosen.why }, 'using the net data path');
+    this.listeners = new ListenerSet(this.logger, this.dataPath);
+    this.idle = new IdleSweeper(() => this.open, () => this.config.idleTimeout);
     this.rates = new RateSampler({
       window: () => this.config.rateWindow,
       nodes: () => [...(this.gen?.clusters.values() ?? [])].flatMap((c) => c.nodes),
@@ -80,7 +94,8 @@ export class Balancer {
     this.savedStates = loadNodeStates(this.config.stateDir);
     this.gen = await this.build(this.config);
     try {
-      await this.listeners.open(this.config.listeners, this.onConnection);
+      if (this.adopt) this.listeners.adopt(this.adopt, this.onConnection);
+      else await this.listeners.open(this.config.listeners, this.onConnection);
     } catch (err) {
       await this.shutdownGeneration(this.gen);
       this.gen = undefined;
@@ -88,6 +103,7 @@ export class Balancer {
     }
     const addresses = this.listeners.addresses();
     this.rates.start();
+    this.idle.update();
     this.gen.hooks.listening.call(addresses);
     return addresses;
   }
@@ -158,6 +174,7 @@ export class Balancer {
     const next = await this.build(config);
     this.gen = next;
     this.config = config;
+    this.idle.update();
     this.nodes.prune(new Set([...next.clusters.values()].flatMap((c) => c.nodes.map((n) => n.key))));
     next.hooks.configChanged.call(config, previous.config);
     await this.shutdownGeneration(previous);
@@ -182,6 +199,7 @@ export class Balancer {
       while (this.open.size > 0) await new Promise((r) => setTimeout(r, 10));
     }
     this.rates.stop();
+    this.idle.stop();
     if (this.gen) await this.shutdownGeneration(this.gen);
   }
 
@@ -219,15 +237,19 @@ export class Balancer {
     gen.runner.dispose();
   }
 
-  private onConnection = (socket: Socket, listener: string): void => {
+  /** The listening sockets, for worker processes to adopt. */
+  sharedListeners(): SharedListen[] {
+    return this.listeners.shared();
+  }
+
+  private onConnection = (client: Endpoint, listener: string): void => {
     const gen = this.gen;
     const cluster = gen && gen.clusters.get(gen.routes.get(listener) ?? '');
     if (!gen || !cluster || this.stopping) {
-      socket.on('error', () => {});
-      socket.destroy();
+      client.destroy();
       return;
     }
-    new Connection(socket, gen, cluster, listener, this.logger, this.tracker).start();
+    new Connection(client, gen, cluster, listener, this.logger, this.tracker, this.dataPath).start();
   };
 }
 

@@ -4,6 +4,7 @@
  * `clusters.web.nodes[1].address: expected "host:port", got "10.0.0.2"`.
  * All problems are gathered, not only the first.
  */
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseHostPort, parsePortRange } from './address.ts';
 import { ErrorCodes, pbError } from './errors.ts';
@@ -206,7 +207,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   }
   checkKeys(p, '', raw, [
     'listeners', 'clusters', 'connectTimeout', 'retryInterval', 'drainTimeout', 'idleTimeout',
-    'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log',
+    'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log', 'workers', 'dataPath',
   ]);
   const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout);
   const ls = listeners(p, raw.listeners);
@@ -249,10 +250,30 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
     },
     plugins: plugins(p, raw.plugins),
     log: { level: (log.level as LogLevel | undefined) ?? DEFAULTS.logLevel },
+    workers: workersOf(p, raw.workers),
+    dataPath: dataPathOf(p, raw.dataPath),
   };
   if (p.list.length > 0) {
     const head = p.list.length === 1 ? p.list[0] : `${p.list.length} problems: ${p.list.join('; ')}`;
     throw pbError(ErrorCodes.CONFIG_INVALID, `${where}: ${head}`, { details: p.list });
   }
   return resolved;
+}
+
+const MAX_WORKERS = 64;
+
+function workersOf(p: Problems, raw: unknown): number {
+  if (raw === undefined || raw === 'auto') return Math.max(1, availableParallelism());
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > MAX_WORKERS) {
+    p.add('workers', `'auto' or a whole number 1-${MAX_WORKERS}`, raw);
+    return 1;
+  }
+  return raw;
+}
+
+function dataPathOf(p: Problems, raw: unknown): ResolvedConfig['dataPath'] {
+  if (raw === undefined) return 'auto';
+  if (raw === 'auto' || raw === 'fast' || raw === 'net') return raw;
+  p.add('dataPath', "'auto', 'fast' or 'net'", raw);
+  return 'auto';
 }

@@ -1,20 +1,20 @@
 /**
  * The forwarding of one client connection: choose a node through the hooks, dial it
- * (with its connect timeout), then pump bytes both ways unchanged.
+ * (with its connect timeout), then move bytes both ways unchanged. Sockets are the data
+ * path's business (core/datapath/): this file is the decisions.
  *
- * - The client socket arrives paused (`pauseOnConnect`): nothing is read while dialling,
- *   so early client bytes wait in the kernel and reach whichever node answers.
- * - Backpressure: `pipe` stops reading one side while the other's write buffer is full,
- *   so the balancer holds at most about one high-water mark per direction.
- * - Half-close: both sockets allow half-open; an end on one side ends the other side's
- *   write half only, and the reverse direction keeps flowing until it ends too.
+ * - The client is not read while dialling: early client bytes wait in the kernel and
+ *   reach whichever node answers.
+ * - Backpressure: the data path stops reading one side while the other cannot take more.
+ * - Half-close: an end on one side ends the other side's write half only, and the reverse
+ *   direction keeps flowing until it ends too.
  * - Resets: an error on one side resets the other (RST), so each peer sees what the
- *   other did. Every socket always has an error listener: nothing reaches the process.
+ *   other did. Nothing on one connection can reach the process.
  */
-import net, { type Socket } from 'node:net';
 import { chooseNode } from './choose.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
 import type { ConnectionContext, ConnectionOutcome } from './context.ts';
+import type { DataPath, Endpoint, EndpointListener } from './datapath/index.ts';
 import { describeError } from './errors.ts';
 import type { Generation } from './generation.ts';
 import type { Logger } from './logger.ts';
@@ -26,55 +26,59 @@ export interface ConnectionTracker {
 
 let nextId = 1;
 
-class DialTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
-  constructor(ms: number) {
-    super(`connect timed out after ${ms} ms`);
-  }
-}
+/** Listens to a node connection that was given up for another one. */
+const discarded: EndpointListener = {
+  onConnect: (ep) => ep.destroy(),
+  onFirstData() {},
+  onEnd: () => false,
+  onError() {},
+  onClose() {},
+};
 
-const ignoreError = () => {};
-
-function resetSocket(socket: Socket | undefined): void {
-  if (!socket || socket.destroyed) return;
-  try {
-    socket.resetAndDestroy();
-  } catch {
-    socket.destroy();
-  }
-}
-
-export class Connection {
+export class Connection implements EndpointListener {
   readonly ctx: ConnectionContext;
-  readonly client: Socket;
-  upstream: Socket | undefined;
+  readonly client: Endpoint;
+  upstream: Endpoint | undefined;
+  /** Idle bookkeeping, kept by the balancer's sweep (core/idle.ts). */
+  idleBytes = -1;
+  idleSince = 0;
   private readonly gen: Generation;
   private readonly logger: Logger;
   private readonly tracker: ConnectionTracker;
+  private readonly dataPath: DataPath;
   /** connected: TCP is up but no byte has come from the node yet. */
   private phase: 'choosing' | 'dialing' | 'connected' | 'piping' | 'done' = 'choosing';
   private dialStart = 0;
-  private closedSockets = 0;
+  private clientClosed = false;
+  private upstreamClosed = false;
   private outcome: ConnectionOutcome = 'closed';
   private reason: string | undefined;
 
-  constructor(client: Socket, gen: Generation, cluster: Cluster, listener: string, logger: Logger, tracker: ConnectionTracker) {
+  constructor(
+    client: Endpoint,
+    gen: Generation,
+    cluster: Cluster,
+    listener: string,
+    logger: Logger,
+    tracker: ConnectionTracker,
+    dataPath: DataPath,
+  ) {
     this.client = client;
     this.gen = gen;
     this.logger = logger;
     this.tracker = tracker;
+    this.dataPath = dataPath;
     this.ctx = {
       id: nextId++,
-      client: { address: client.remoteAddress ?? '', port: client.remotePort ?? 0, listener },
-      localPort: client.localPort ?? 0,
+      client: { address: client.remoteAddress, port: client.remotePort, listener },
+      localPort: client.localPort,
       cluster,
       node: undefined,
       failed: [],
       acceptedAt: Date.now(),
       data: {},
     };
-    client.on('error', this.onClientError);
-    client.on('close', this.onSocketClose);
+    client.listener = this;
     tracker.add(this);
   }
 
@@ -93,10 +97,7 @@ export class Connection {
 
   /** Bytes held in the balancer's own buffers for this connection, both directions. */
   get bufferedBytes(): number {
-    const up = this.upstream;
-    return (
-      this.client.writableLength + this.client.readableLength + (up ? up.writableLength + up.readableLength : 0)
-    );
+    return this.client.pendingBytes + (this.upstream?.pendingBytes ?? 0);
   }
 
   /** Close both sides now (shutdown, Red node, idle timeout). */
@@ -117,17 +118,8 @@ export class Connection {
     this.phase = 'dialing';
     this.ctx.node = node;
     this.dialStart = Date.now();
-    const upstream = net.connect({
-      host: node.host,
-      port: node.port ?? this.ctx.localPort,
-      allowHalfOpen: true,
-      noDelay: true,
-    });
-    this.upstream = upstream;
-    upstream.setTimeout(node.connectTimeout);
-    upstream.once('timeout', () => this.nodeFailed(upstream, node, new DialTimeoutError(node.connectTimeout)));
-    upstream.once('connect', () => this.onConnect(upstream, node));
-    upstream.on('error', (err) => this.onUpstreamError(upstream, node, err));
+    this.upstreamClosed = false;
+    this.upstream = this.dataPath.dial(node.host, node.port ?? this.ctx.localPort, node.connectTimeout, this);
   }
 
   /**
@@ -135,17 +127,13 @@ export class Connection {
    * closed right after accepting): it is marked unavailable until the retry interval has
    * passed, and the client, still untouched, goes to the next node.
    */
-  private nodeFailed(upstream: Socket, node: BalancerNode, err: Error): void {
-    if (this.upstream !== upstream || (this.phase !== 'dialing' && !this.nothingPassed())) return;
+  private nodeFailed(upstream: Endpoint, node: BalancerNode, err: Error): void {
     if (this.phase === 'connected') {
-      this.client.unpipe(upstream);
-      this.client.pause();
-      upstream.removeListener('close', this.onSocketClose);
+      this.client.stopReading();
       node.activeConnections--;
       node.totalConnections--;
     }
-    upstream.removeAllListeners('close');
-    upstream.on('error', ignoreError);
+    upstream.listener = discarded;
     upstream.destroy();
     this.upstream = undefined;
     this.phase = 'dialing';
@@ -171,49 +159,45 @@ export class Connection {
     this.abort('unavailable', `no node could be reached (tried ${tried}; last: ${describeError(err)})`, 'warn');
   }
 
-  private onConnect(upstream: Socket, node: BalancerNode): void {
-    if (this.phase !== 'dialing' || this.upstream !== upstream) return;
-    if (this.client.destroyed) {
+  onConnect(upstream: Endpoint): void {
+    const node = this.ctx.node;
+    if (this.phase !== 'dialing' || this.upstream !== upstream || !node) return;
+    if (this.clientClosed) {
       upstream.destroy();
       return this.finish();
     }
     this.phase = 'connected';
-    upstream.setTimeout(0);
     node.connectLatency = Date.now() - this.dialStart;
     node.activeConnections++;
     node.totalConnections++;
     node.recentFailures = 0;
     node.available = true;
     node.retryAt = 0;
-    upstream.on('close', this.onSocketClose);
-    const idle = this.gen.config.idleTimeout;
-    if (idle > 0) {
-      this.client.setTimeout(idle);
-      this.client.once('timeout', () => this.kill(`idle for ${idle} ms`));
-    }
     try {
       this.gen.hooks.connected.call(this.ctx, node);
     } catch (err) {
       this.logger.error({ conn: this.ctx.id, err: describeError(err) }, 'a connected hook failed');
     }
-    // Client bytes flow at once (the first one to pass ends any fall-over). The node's
-    // side is piped from its first byte, so that an end or reset from a node that has
-    // sent nothing, to a client that has sent nothing, can still fall over.
-    this.client.pipe(upstream);
-    const early = () => {
-      upstream.removeListener('data', first);
-      if (this.nothingPassed()) return this.nodeFailed(upstream, node, new Error('closed by the node before any byte passed'));
-      this.phase = 'piping';
-      this.client.end();
-    };
-    const first = (chunk: Buffer) => {
-      upstream.removeListener('end', early);
-      this.phase = 'piping';
-      this.client.write(chunk);
-      upstream.pipe(this.client);
-    };
-    upstream.once('end', early);
-    upstream.once('data', first);
+    // Both directions flow at once. The first byte either way ends any fall-over; an end
+    // or reset from a node that has sent nothing, to a client that has sent nothing, can
+    // still fall over (see nothingPassed).
+    this.client.forwardTo(upstream);
+    upstream.forwardTo(this.client);
+  }
+
+  onFirstData(ep: Endpoint): void {
+    if (ep === this.upstream && this.phase === 'connected') this.phase = 'piping';
+  }
+
+  onEnd(ep: Endpoint): boolean {
+    if (ep !== this.upstream) return true;
+    const node = this.ctx.node;
+    if (node && this.nothingPassed()) {
+      this.nodeFailed(ep, node, new Error('closed by the node before any byte passed'));
+      return false;
+    }
+    if (this.phase === 'connected') this.phase = 'piping';
+    return true;
   }
 
   /**
@@ -225,23 +209,23 @@ export class Connection {
     return (
       this.phase === 'connected' &&
       this.client.bytesRead === 0 &&
-      !this.client.readableEnded &&
+      !this.client.readEnded &&
       (this.upstream?.bytesRead ?? 0) === 0
     );
   }
 
-  private onClientError = (err: Error): void => {
+  onError(ep: Endpoint, err: Error): void {
     if (this.phase === 'done') return;
-    this.noteReset(`client: ${describeError(err)}`);
-    resetSocket(this.upstream);
-  };
-
-  private onUpstreamError(upstream: Socket, node: BalancerNode, err: Error): void {
-    if (this.upstream !== upstream) return;
-    if (this.phase === 'dialing' || this.nothingPassed()) return this.nodeFailed(upstream, node, err);
-    if (this.phase !== 'piping' && this.phase !== 'connected') return;
+    if (ep === this.client) {
+      this.noteReset(`client: ${describeError(err)}`);
+      this.upstream?.reset();
+      return;
+    }
+    const node = this.ctx.node;
+    if (ep !== this.upstream || !node) return;
+    if (this.phase === 'dialing' || this.nothingPassed()) return this.nodeFailed(ep, node, err);
     this.noteReset(`node ${node.key}: ${describeError(err)}`);
-    resetSocket(this.client);
+    this.client.reset();
   }
 
   private noteReset(reason: string): void {
@@ -250,25 +234,26 @@ export class Connection {
     this.reason = reason;
   }
 
-  /** Both sockets (or the client alone, when no node was connected) closed: the end. */
-  private onSocketClose = (): void => {
-    this.closedSockets++;
+  /** Both endpoints (or the client alone, when no node was connected) closed: the end. */
+  onClose(ep: Endpoint): void {
+    if (ep === this.client) this.clientClosed = true;
+    else if (ep === this.upstream) this.upstreamClosed = true;
+    else return;
     if (this.phase === 'piping' || this.phase === 'connected') {
-      // One side gone for good: the other cannot be used any more either.
-      if (this.closedSockets === 1) {
-        const other = this.client.destroyed ? this.upstream : this.client;
-        if (other && !other.destroyed && this.outcome !== 'closed') resetSocket(other);
-        return;
-      }
-      return this.finish();
+      if (this.clientClosed && this.upstreamClosed) return this.finish();
+      // One side gone for good after a reset or kill: the other cannot be used any more.
+      const other = this.clientClosed ? this.upstream : this.client;
+      if (other && !other.closed && this.outcome !== 'closed') other.reset();
+      return;
     }
-    if (this.phase === 'dialing' && this.client.destroyed) {
+    if (this.phase === 'dialing' && this.clientClosed) {
       // The client left while we dialled: give up on the node.
+      if (this.upstream) this.upstream.listener = discarded;
       this.upstream?.destroy();
       this.noteReset('client closed while dialling');
       return this.finish();
     }
-  };
+  }
 
   private abort(outcome: ConnectionOutcome, reason: string, level: 'info' | 'warn' | 'error'): void {
     this.outcome = outcome;

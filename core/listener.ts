@@ -1,17 +1,24 @@
 /**
- * Listening sockets: one `net.Server` per port of each configured listener (a range
- * opens one per port). Sockets arrive paused, half-open allowed, Nagle off.
+ * Listening sockets: one per port of each configured listener (a range opens one per
+ * port), opened through the data path. In a worker process the same sockets arrive from
+ * the primary as handles and are adopted instead.
  */
-import net, { type Server, type Socket } from 'node:net';
+import type { DataPath, Endpoint, ListenHandle } from './datapath/index.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
 import type { ListeningAddress } from './hooks.ts';
 import type { Logger } from './logger.ts';
 import type { ResolvedListener } from './types.ts';
 
-export type ConnectionHandler = (socket: Socket, listener: string) => void;
+export type ConnectionHandler = (client: Endpoint, listener: string) => void;
+
+/** A listening socket as it crosses to a worker: the listener's name and the raw handle. */
+export interface SharedListen {
+  listener: string;
+  handle: object;
+}
 
 interface Bound {
-  server: Server;
+  listen: ListenHandle;
   listener: string;
 }
 
@@ -21,31 +28,21 @@ const REASONS: Record<string, string> = {
   EADDRNOTAVAIL: 'address not available on this machine',
 };
 
-function listenOne(server: Server, port: number, host: string | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once('error', onError);
-    server.listen({ port, host }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
 export class ListenerSet {
   private bound: Bound[] = [];
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly dataPath: DataPath,
+  ) {}
 
   /** Open every listener; on any failure close what was opened and throw PB_ERR_LISTEN. */
   async open(listeners: readonly ResolvedListener[], onConnection: ConnectionHandler): Promise<void> {
     for (const [i, l] of listeners.entries()) {
       for (let port = l.portFrom; port <= l.portTo; port++) {
-        const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
-          onConnection(socket, l.name),
-        );
         try {
-          await listenOne(server, port, l.host);
+          const listen = await this.dataPath.listen(l.host, port, (c) => onConnection(c, l.name), this.onError(l.name));
+          this.bound.push({ listen, listener: l.name });
         } catch (err) {
           await this.close();
           const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -54,26 +51,35 @@ export class ListenerSet {
             cause: err,
           });
         }
-        // Accept failures (EMFILE and the like) must not end the process.
-        server.on('error', (err) => this.logger.error({ listener: l.name, err: describeError(err) }, 'listener error'));
-        this.bound.push({ server, listener: l.name });
       }
     }
   }
 
-  addresses(): ListeningAddress[] {
-    return this.bound.map(({ server, listener }) => {
-      const a = server.address() as net.AddressInfo;
-      return { listener, host: a.address, port: a.port };
-    });
+  /** Accept on sockets another process opened (a worker on its primary's listeners). */
+  adopt(shared: readonly SharedListen[], onConnection: ConnectionHandler): void {
+    for (const { listener, handle } of shared) {
+      const listen = this.dataPath.adopt(handle, (c) => onConnection(c, listener), this.onError(listener));
+      this.bound.push({ listen, listener });
+    }
   }
 
-  /**
-   * Stop accepting; open connections are not touched. (`server.close`'s callback waits
-   * for every accepted socket to end, so it is not awaited: the port is freed at once.)
-   */
+  /** The listening sockets, to hand to worker processes. */
+  shared(): SharedListen[] {
+    return this.bound.map(({ listen, listener }) => ({ listener, handle: listen.handle }));
+  }
+
+  addresses(): ListeningAddress[] {
+    return this.bound.map(({ listen, listener }) => ({ listener, host: listen.host, port: listen.port }));
+  }
+
+  /** Stop accepting; open connections are not touched. */
   async close(): Promise<void> {
-    for (const { server } of this.bound) server.close();
+    for (const { listen } of this.bound) listen.close();
     this.bound = [];
+  }
+
+  // Accept failures (EMFILE and the like) must not end the process.
+  private onError(listener: string): (err: Error) => void {
+    return (err) => this.logger.error({ listener, err: describeError(err) }, 'listener error');
   }
 }

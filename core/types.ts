@@ -132,6 +132,16 @@ export interface Config {
   admin?: AdminConfig;
   plugins?: PluginEntry[];
   log?: { level?: LogLevel };
+  /**
+   * Processes that accept and forward connections, the primary included (default
+   * `'auto'`: one per CPU). Used by `protobalance start`; `createBalancer` is one process.
+   */
+  workers?: number | 'auto';
+  /**
+   * How sockets are driven: `'fast'` (libuv handles, no stream objects), `'net'` (public
+   * `net` API only) or `'auto'` (fast when this Node supports it; the default).
+   */
+  dataPath?: 'auto' | 'fast' | 'net';
 }
 
 // ─── config after validation ────────────────────────────────────────────────
@@ -203,6 +213,9 @@ export interface ResolvedConfig {
   admin: { host: string; port: number; token: string | undefined };
   plugins: PluginEntry[];
   log: { level: LogLevel };
+  /** Processes in all, the primary included (1 = no workers). */
+  workers: number;
+  dataPath: 'auto' | 'fast' | 'net';
 }
 
 // ─── what algorithms and policies see ───────────────────────────────────────

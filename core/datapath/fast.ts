@@ -1,0 +1,534 @@
+/**
+ * The fast data path: libuv TCP handles straight from Node's `tcp_wrap` and `stream_wrap`
+ * bindings (on `process.binding`'s allow-list, not runtime-deprecated), with no
+ * `net.Socket`, no stream machinery and no event emitter per connection. An idle proxied
+ * connection costs two handles and two small objects.
+ *
+ * Per chunk: the read callback is one shared function; the chunk libuv read is handed to
+ * the other socket's write as is (no copy). A write the kernel takes at once (the usual
+ * case) reuses one request object; a write that has to wait stops the reading side until
+ * it completes, so at most one chunk per direction waits in the balancer.
+ *
+ * Why not one static read buffer (`useUserBuffer`): a write that the kernel takes only in
+ * part keeps pointing into the buffer it was given, and the next read into a shared
+ * buffer would overwrite the part still waiting. libuv allocates each read instead.
+ *
+ * `probe()` checks the bindings have the shape this file relies on; when they do not
+ * (another Node version), the balancer uses the `net` data path instead.
+ */
+import { lookup } from 'node:dns';
+import { isIP } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import type { AcceptHandler, DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
+
+interface TcpHandle {
+  /** Accessors that accept functions only (setting null aborts the process). */
+  onread: (this: TcpHandle, buffer: ArrayBuffer | undefined) => void;
+  onconnection: (this: TcpHandle, status: number, client?: TcpHandle) => void;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: WriteReq, data: Uint8Array): number;
+  shutdown(req: ShutdownReq): number;
+  /** The callback is called with the handle as `this`. */
+  close(cb?: (this: TcpHandle) => void): void;
+  reset(cb?: (this: TcpHandle) => void): number;
+  setNoDelay(on: boolean): number;
+  getpeername(out: AddressOut): number;
+  getsockname(out: AddressOut): number;
+  connect(req: ConnectReq, address: string, port: number): number;
+  connect6(req: ConnectReq, address: string, port: number): number;
+  bind(address: string, port: number): number;
+  bind6(address: string, port: number, flags: number): number;
+  listen(backlog: number): number;
+  /** Our back-pointers, set on the handle object so that callbacks need no closures. */
+  pbEndpoint?: FastEndpoint;
+  pbListen?: FastListen;
+}
+
+interface AddressOut {
+  address?: string;
+  port?: number;
+  family?: string;
+}
+
+interface WriteReq {
+  handle: TcpHandle | null;
+  oncomplete: (this: WriteReq, status: number) => void;
+  target: FastEndpoint | null;
+  source: FastEndpoint | null;
+  buffer: Uint8Array | null;
+}
+
+interface ShutdownReq {
+  handle: TcpHandle | null;
+  oncomplete: (this: ShutdownReq, status: number) => void;
+  endpoint: FastEndpoint | null;
+}
+
+interface ConnectReq {
+  oncomplete: (this: ConnectReq, status: number) => void;
+  address: string;
+  port: number;
+  endpoint: FastEndpoint | null;
+}
+
+interface Bindings {
+  TCP: new (type: number) => TcpHandle;
+  TCPConnectWrap: new () => ConnectReq;
+  WriteWrap: new () => WriteReq;
+  ShutdownWrap: new () => ShutdownReq;
+  SOCKET: number;
+  SERVER: number;
+  state: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+  UV_EOF: number;
+}
+
+const BACKLOG = 511;
+
+function loadBindings(): Bindings | string {
+  const binding = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
+  if (typeof binding !== 'function') return 'process.binding is not available';
+  try {
+    const tcp = binding('tcp_wrap') as Record<string, any>;
+    const stream = binding('stream_wrap') as Record<string, any>;
+    const uv = binding('uv') as Record<string, any>;
+    const TCP = tcp.TCP;
+    const needs: [string, unknown][] = [
+      ['tcp_wrap.TCP', TCP],
+      ['tcp_wrap.TCPConnectWrap', tcp.TCPConnectWrap],
+      ['stream_wrap.WriteWrap', stream.WriteWrap],
+      ['stream_wrap.ShutdownWrap', stream.ShutdownWrap],
+    ];
+    for (const [name, value] of needs) if (typeof value !== 'function') return `${name} is missing`;
+    for (const m of ['readStart', 'readStop', 'writeBuffer', 'shutdown', 'close', 'reset', 'setNoDelay', 'getpeername', 'getsockname', 'connect', 'connect6', 'bind', 'bind6', 'listen']) {
+      if (typeof TCP.prototype[m] !== 'function') return `TCP.prototype.${m} is missing`;
+    }
+    const state = stream.streamBaseState;
+    if (!(state instanceof Int32Array)) return 'stream_wrap.streamBaseState is missing';
+    for (const k of ['kReadBytesOrError', 'kArrayBufferOffset', 'kLastWriteWasAsync']) {
+      if (typeof stream[k] !== 'number') return `stream_wrap.${k} is missing`;
+    }
+    if (typeof tcp.constants?.SOCKET !== 'number' || typeof tcp.constants?.SERVER !== 'number') return 'tcp_wrap.constants is missing';
+    return {
+      TCP,
+      TCPConnectWrap: tcp.TCPConnectWrap,
+      WriteWrap: stream.WriteWrap,
+      ShutdownWrap: stream.ShutdownWrap,
+      SOCKET: tcp.constants.SOCKET,
+      SERVER: tcp.constants.SERVER,
+      state,
+      kReadBytesOrError: stream.kReadBytesOrError,
+      kArrayBufferOffset: stream.kArrayBufferOffset,
+      kLastWriteWasAsync: stream.kLastWriteWasAsync,
+      UV_EOF: typeof uv.UV_EOF === 'number' ? uv.UV_EOF : -4095,
+    };
+  } catch (err) {
+    return `internal bindings refused: ${(err as Error).message}`;
+  }
+}
+
+let B: Bindings;
+
+function uvError(status: number, syscall: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(status);
+  } catch {
+    code = `UV${status}`;
+  }
+  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
+  err.code = code;
+  err.errno = status;
+  err.syscall = syscall;
+  return err;
+}
+
+function timeoutError(ms: number): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(`connect timed out after ${ms} ms`);
+  err.code = 'ETIMEDOUT';
+  return err;
+}
+
+const addressOut: AddressOut = {};
+const ignoreListener: EndpointListener = {
+  onConnect() {},
+  onFirstData() {},
+  onEnd: () => true,
+  onError() {},
+  onClose() {},
+};
+
+/** A request object for writes the kernel takes at once; replaced when one has to wait. */
+let spareWrite: WriteReq | undefined;
+
+function newWriteReq(): WriteReq {
+  const req = new B.WriteWrap();
+  req.oncomplete = onWriteDone;
+  req.handle = null;
+  req.target = null;
+  req.source = null;
+  req.buffer = null;
+  return req;
+}
+
+class FastEndpoint implements Endpoint {
+  listener: EndpointListener;
+  handle: TcpHandle;
+  remoteAddress = '';
+  remotePort = 0;
+  localPort = 0;
+  bytesRead = 0;
+  bytesWritten = 0;
+  readEnded = false;
+  /** destroy() or reset() was called, or an error closed it: no more callbacks but onClose. */
+  closed = false;
+  pendingBytes = 0;
+  private pendingWrites = 0;
+  private target: FastEndpoint | null = null;
+  /** The endpoint whose reading waits for our pending writes. */
+  private blockedSource: FastEndpoint | null = null;
+  private reading = false;
+  private sawData = false;
+  private shutdownWanted = false;
+  private shutdownDone = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(handle: TcpHandle, listener: EndpointListener) {
+    this.handle = handle;
+    this.listener = listener;
+    handle.pbEndpoint = this;
+    handle.onread = onRead;
+  }
+
+  forwardTo(to: Endpoint): void {
+    this.target = to as FastEndpoint;
+    if (!this.readEnded) this.startReading();
+  }
+
+  stopReading(): void {
+    if (!this.reading || this.closed) return;
+    this.reading = false;
+    this.handle.readStop();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.markClosed();
+    this.handle.close(onHandleClose);
+  }
+
+  reset(): void {
+    if (this.closed) return;
+    this.markClosed();
+    // reset refuses a socket whose write side is already shut down: close it plainly.
+    if (this.handle.reset(onHandleClose) !== 0) this.handle.close(onHandleClose);
+  }
+
+  fail(err: Error): void {
+    if (this.closed) return;
+    this.listener.onError(this, err);
+    this.destroy();
+  }
+
+  startReading(): void {
+    if (this.reading || this.closed || this.blockedOn()) return;
+    const err = this.handle.readStart();
+    if (err !== 0) return this.fail(uvError(err, 'read'));
+    this.reading = true;
+  }
+
+  onData(buffer: ArrayBuffer, n: number): void {
+    if (!this.sawData) {
+      this.sawData = true;
+      this.listener.onFirstData(this);
+      if (this.closed) return;
+    }
+    this.bytesRead += n;
+    const to = this.target;
+    if (to === null || to.closed) return;
+    to.write(new Uint8Array(buffer, B.state[B.kArrayBufferOffset], n), this);
+  }
+
+  onEof(): void {
+    this.readEnded = true;
+    this.reading = false;
+    const keepOpen = this.listener.onEnd(this) === false;
+    if (this.closed) return;
+    const to = this.target;
+    if (!keepOpen && to !== null) to.shutdownWhenWritten();
+    this.closeIfDone();
+  }
+
+  /** Connected by `dial`. */
+  onConnected(status: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.closed) return;
+    if (status < 0) return this.fail(uvError(status, 'connect'));
+    this.handle.setNoDelay(true);
+    if (this.handle.getsockname(addressOut) === 0) this.localPort = addressOut.port ?? 0;
+    this.listener.onConnect(this);
+  }
+
+  dialTimedOut(ms: number): void {
+    this.timer = undefined;
+    this.fail(timeoutError(ms));
+  }
+
+  armTimeout(ms: number): void {
+    if (ms > 0) this.timer = setTimeout(onDialTimeout, ms, this, ms);
+  }
+
+  connect(host: string, family: number, port: number): void {
+    const req = new B.TCPConnectWrap();
+    req.oncomplete = onConnectDone;
+    req.address = host;
+    req.port = port;
+    req.endpoint = this;
+    const err = family === 6 ? this.handle.connect6(req, host, port) : this.handle.connect(req, host, port);
+    if (err !== 0) {
+      // Reported on the next tick, as a dial's outcome always is.
+      process.nextTick(failLater, this, uvError(err, 'connect'));
+    }
+  }
+
+  private write(chunk: Uint8Array, source: FastEndpoint): void {
+    const req = spareWrite ?? newWriteReq();
+    req.handle = this.handle;
+    const err = this.handle.writeBuffer(req, chunk);
+    this.bytesWritten += chunk.length;
+    if (err !== 0) {
+      spareWrite = req;
+      req.handle = null;
+      return this.fail(uvError(err, 'write'));
+    }
+    if (B.state[B.kLastWriteWasAsync] === 0) {
+      spareWrite = req;
+      req.handle = null;
+      return;
+    }
+    // The kernel's buffer is full: libuv keeps `chunk` until the write completes.
+    spareWrite = undefined;
+    req.target = this;
+    req.source = source;
+    req.buffer = chunk;
+    this.pendingWrites++;
+    this.pendingBytes += chunk.length;
+    this.blockedSource = source;
+    source.stopReading();
+  }
+
+  afterWrite(req: WriteReq, status: number): void {
+    this.pendingWrites--;
+    this.pendingBytes -= req.buffer?.length ?? 0;
+    req.buffer = null;
+    req.target = null;
+    req.source = null;
+    req.handle = null;
+    if (this.closed) return;
+    if (status < 0) return this.fail(uvError(status, 'write'));
+    if (this.pendingWrites > 0) return;
+    if (this.shutdownWanted) this.shutdown();
+    const source = this.blockedSource;
+    this.blockedSource = null;
+    if (source !== null && !source.closed && source.target === this && !source.readEnded) source.startReading();
+  }
+
+  private blockedOn(): boolean {
+    const to = this.target;
+    return to !== null && to.blockedSource === this && to.pendingWrites > 0;
+  }
+
+  private shutdownWhenWritten(): void {
+    if (this.closed || this.shutdownWanted) return;
+    this.shutdownWanted = true;
+    if (this.pendingWrites === 0) this.shutdown();
+  }
+
+  private shutdown(): void {
+    const req = new B.ShutdownWrap();
+    req.oncomplete = onShutdownDone;
+    req.handle = this.handle;
+    req.endpoint = this;
+    const err = this.handle.shutdown(req);
+    if (err !== 0) this.fail(uvError(err, 'shutdown'));
+  }
+
+  afterShutdown(status: number): void {
+    if (this.closed) return;
+    if (status < 0) return this.fail(uvError(status, 'shutdown'));
+    this.shutdownDone = true;
+    this.closeIfDone();
+  }
+
+  /** Both halves are finished: the peer ended and our end was delivered. */
+  private closeIfDone(): void {
+    if (this.readEnded && this.shutdownDone) this.destroy();
+  }
+
+  private markClosed(): void {
+    this.closed = true;
+    this.reading = false;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const source = this.blockedSource;
+    this.blockedSource = null;
+    // A source held back by our writes must not wait for them any more.
+    if (source !== null && !source.closed && source.target === this) source.target = null;
+  }
+}
+
+function onRead(this: TcpHandle, buffer: ArrayBuffer | undefined): void {
+  const ep = this.pbEndpoint;
+  if (ep === undefined || ep.closed) return;
+  const n = B.state[B.kReadBytesOrError]!;
+  if (n > 0) return ep.onData(buffer!, n);
+  if (n === 0) return;
+  if (n === B.UV_EOF) return ep.onEof();
+  ep.fail(uvError(n, 'read'));
+}
+
+function onWriteDone(this: WriteReq, status: number): void {
+  this.target?.afterWrite(this, status);
+}
+
+function onShutdownDone(this: ShutdownReq, status: number): void {
+  const ep = this.endpoint;
+  this.endpoint = null;
+  this.handle = null;
+  ep?.afterShutdown(status);
+}
+
+function onConnectDone(this: ConnectReq, status: number): void {
+  const ep = this.endpoint;
+  this.endpoint = null;
+  ep?.onConnected(status);
+}
+
+function onHandleClose(this: TcpHandle): void {
+  const ep = this.pbEndpoint;
+  this.pbEndpoint = undefined;
+  ep?.listener.onClose(ep);
+}
+
+function onDialTimeout(ep: FastEndpoint, ms: number): void {
+  ep.dialTimedOut(ms);
+}
+
+function failLater(ep: FastEndpoint, err: Error): void {
+  ep.fail(err);
+}
+
+class FastListen implements ListenHandle {
+  host: string;
+  port: number;
+  readonly handle: TcpHandle;
+  private closed = false;
+
+  constructor(
+    handle: TcpHandle,
+    readonly onAccept: AcceptHandler,
+    readonly onError: (err: Error) => void,
+  ) {
+    this.handle = handle;
+    handle.pbListen = this;
+    handle.getsockname(addressOut);
+    this.host = addressOut.address ?? '';
+    this.port = addressOut.port ?? 0;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.pbListen = undefined;
+    this.handle.close();
+  }
+}
+
+function onConnection(this: TcpHandle, status: number, client?: TcpHandle): void {
+  const l = this.pbListen;
+  if (l === undefined) return;
+  if (status !== 0 || client === undefined) return l.onError(uvError(status, 'accept'));
+  client.setNoDelay(true);
+  const ep = new FastEndpoint(client, ignoreListener);
+  if (client.getpeername(addressOut) === 0) {
+    ep.remoteAddress = addressOut.address ?? '';
+    ep.remotePort = addressOut.port ?? 0;
+  }
+  ep.localPort = l.port;
+  l.onAccept(ep);
+}
+
+function bindHandle(host: string, port: number, family: number): TcpHandle | NodeJS.ErrnoException {
+  const handle = new B.TCP(B.SERVER);
+  let err = family === 6 ? handle.bind6(host, port, 0) : handle.bind(host, port);
+  if (err === 0) err = handle.listen(BACKLOG);
+  if (err === 0) return handle;
+  handle.close();
+  return uvError(err, 'listen');
+}
+
+function resolve(host: string): Promise<{ address: string; family: number }> {
+  const family = isIP(host);
+  if (family !== 0) return Promise.resolve({ address: host, family });
+  return new Promise((ok, fail) => lookup(host, (err, address, fam) => (err ? fail(err) : ok({ address, family: fam }))));
+}
+
+export const fastDataPath: DataPath = {
+  name: 'fast',
+
+  async listen(host, port, onAccept, onError) {
+    let handle: TcpHandle | NodeJS.ErrnoException;
+    if (host === undefined) {
+      // Every address, IPv6 and IPv4 alike where the machine has IPv6, as `net` does.
+      handle = bindHandle('::', port, 6);
+      if (handle instanceof Error && handle.code === 'EAFNOSUPPORT') handle = bindHandle('0.0.0.0', port, 4);
+    } else {
+      const { address, family } = await resolve(host);
+      handle = bindHandle(address, port, family);
+    }
+    if (handle instanceof Error) throw handle;
+    handle.onconnection = onConnection;
+    return new FastListen(handle, onAccept, onError);
+  },
+
+  adopt(raw, onAccept, onError) {
+    const handle = raw as TcpHandle;
+    const err = handle.listen(BACKLOG);
+    if (err !== 0) throw uvError(err, 'listen');
+    handle.onconnection = onConnection;
+    return new FastListen(handle, onAccept, onError);
+  },
+
+  dial(host, port, timeoutMs, listener) {
+    const ep = new FastEndpoint(new B.TCP(B.SOCKET), listener);
+    ep.remoteAddress = host;
+    ep.remotePort = port;
+    ep.armTimeout(timeoutMs);
+    const family = isIP(host);
+    if (family !== 0) {
+      ep.connect(host, family, port);
+    } else {
+      lookup(host, (err, address, fam) => {
+        if (ep.closed) return;
+        if (err) return ep.fail(err);
+        ep.remoteAddress = address;
+        ep.connect(address, fam, port);
+      });
+    }
+    return ep;
+  },
+};
+
+/** The fast data path when this Node's bindings fit, else why not. */
+export function probeFastDataPath(): DataPath | string {
+  const loaded = loadBindings();
+  if (typeof loaded === 'string') return loaded;
+  B = loaded;
+  return fastDataPath;
+}

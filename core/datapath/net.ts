@@ -1,0 +1,185 @@
+/**
+ * The `net` data path: public Node APIs only (`net.Server`, `net.Socket`, `pipe`). Used
+ * when the fast path's bindings do not fit this Node, or when the config asks for it.
+ *
+ * Client sockets arrive paused (`pauseOnConnect`), half-open allowed, Nagle off; `pipe`
+ * gives the backpressure (at most one high-water mark per direction) and the end of a
+ * direction is forwarded by hand so that the owner can veto it (fall-over).
+ */
+import net, { type Server, type Socket } from 'node:net';
+import type { DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
+
+const SERVER_OPTIONS = { allowHalfOpen: true, pauseOnConnect: true, noDelay: true } as const;
+
+class NetEndpoint implements Endpoint {
+  listener: EndpointListener;
+  readonly socket: Socket;
+  remoteAddress: string;
+  remotePort: number;
+  localPort: number;
+  readEnded = false;
+  private target: NetEndpoint | undefined;
+  private sawData = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(socket: Socket, listener: EndpointListener, remote?: { host: string; port: number }) {
+    this.socket = socket;
+    this.listener = listener;
+    this.remoteAddress = remote?.host ?? socket.remoteAddress ?? '';
+    this.remotePort = remote?.port ?? socket.remotePort ?? 0;
+    this.localPort = socket.localPort ?? 0;
+    socket.on('error', (err) => {
+      this.clearTimer();
+      this.listener.onError(this, err);
+    });
+    socket.on('close', () => {
+      this.clearTimer();
+      this.listener.onClose(this);
+    });
+    socket.on('end', () => {
+      this.readEnded = true;
+      const keepOpen = this.listener.onEnd(this) === false;
+      if (!keepOpen && this.target && !this.target.closed) this.target.socket.end();
+    });
+  }
+
+  get bytesRead(): number {
+    return this.socket.bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this.socket.bytesWritten;
+  }
+
+  get closed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  get pendingBytes(): number {
+    return this.socket.writableLength + this.socket.readableLength;
+  }
+
+  forwardTo(to: Endpoint): void {
+    const target = to as NetEndpoint;
+    if (this.target !== target) {
+      if (this.target) this.socket.unpipe(this.target.socket);
+      this.target = target;
+      if (!this.sawData) this.socket.once('data', () => this.firstData());
+      this.socket.pipe(target.socket, { end: false });
+    }
+    this.socket.resume();
+  }
+
+  stopReading(): void {
+    if (this.target) this.socket.unpipe(this.target.socket);
+    this.target = undefined;
+    this.socket.pause();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  reset(): void {
+    if (this.socket.destroyed) return;
+    try {
+      this.socket.resetAndDestroy();
+    } catch {
+      this.socket.destroy();
+    }
+  }
+
+  dialTimeout(ms: number): void {
+    if (ms <= 0) return;
+    this.connectTimer = setTimeout(() => {
+      const err: NodeJS.ErrnoException = new Error(`connect timed out after ${ms} ms`);
+      err.code = 'ETIMEDOUT';
+      this.listener.onError(this, err);
+      this.socket.destroy();
+    }, ms);
+  }
+
+  onConnected(): void {
+    this.clearTimer();
+    this.localPort = this.socket.localPort ?? 0;
+    this.listener.onConnect(this);
+  }
+
+  private firstData(): void {
+    if (this.sawData) return;
+    this.sawData = true;
+    this.listener.onFirstData(this);
+  }
+
+  private clearTimer(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+  }
+}
+
+const ignoreListener: EndpointListener = {
+  onConnect() {},
+  onFirstData() {},
+  onEnd: () => true,
+  onError() {},
+  onClose() {},
+};
+
+class NetListen implements ListenHandle {
+  constructor(
+    private readonly server: Server,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  get handle(): object {
+    // The libuv handle is what crosses to a worker process (`child.send(msg, handle)`).
+    return (this.server as unknown as { _handle: object })._handle;
+  }
+
+  close(): void {
+    // `close`'s callback waits for accepted sockets to end; the port is freed at once.
+    this.server.close();
+  }
+}
+
+function serve(onAccept: (ep: Endpoint) => void, onError: (err: Error) => void): Server {
+  const server = net.createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
+  server.on('error', onError);
+  return server;
+}
+
+function listening(server: Server): NetListen {
+  const a = server.address() as net.AddressInfo;
+  return new NetListen(server, a.address, a.port);
+}
+
+export const netDataPath: DataPath = {
+  name: 'net',
+
+  listen(host, port, onAccept, onError) {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
+      server.once('error', reject);
+      server.listen({ port, host }, () => {
+        server.off('error', reject);
+        server.on('error', onError);
+        resolve(listening(server));
+      });
+    });
+  },
+
+  adopt(handle, onAccept, onError) {
+    const server = serve(onAccept, onError);
+    server.listen(handle);
+    return listening(server);
+  },
+
+  dial(host, port, timeoutMs, listener) {
+    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const ep = new NetEndpoint(socket, listener, { host, port });
+    ep.dialTimeout(timeoutMs);
+    socket.once('connect', () => ep.onConnected());
+    return ep;
+  },
+};
