@@ -17,6 +17,9 @@ import { IdleSweeper } from './idle.ts';
 import { ListenerSet, type SharedListen } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { RateSampler } from './stats.ts';
+import { nodeStatuses, type NodeStatus } from './status.ts';
+import { PeerBus } from './workers/peers.ts';
+import type { PeerLoad } from './workers/protocol.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
 import { BUILTIN_PLUGINS } from '../plugins/builtin.ts';
 import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
@@ -38,6 +41,10 @@ export interface BalancerOptions {
    * the config's listeners: how worker processes serve.
    */
   adopt?: readonly SharedListen[];
+  /** The group's channel between processes (alone by default). */
+  peers?: PeerBus;
+  /** Save node states in the state directory (the primary does; its workers do not). */
+  persistStates?: boolean;
 }
 
 /** Live figures of one open connection. */
@@ -66,6 +73,8 @@ export class Balancer {
   private readonly idle: IdleSweeper;
   private readonly adopt: readonly SharedListen[] | undefined;
   readonly dataPath: DataPath;
+  readonly peers: PeerBus;
+  private readonly persistStates: boolean;
   /** Operator-set node states by `cluster/id`, as saved in the state directory. */
   private savedStates = new Map<string, NodeState>();
 
@@ -76,6 +85,8 @@ export class Balancer {
     this.builtins = options.builtins ?? BUILTIN_PLUGINS;
     this.createRunner = options.createRunner ?? ((c) => createSandboxRunner({ ...c.sandbox, baseDir: c.baseDir }));
     this.adopt = options.adopt;
+    this.peers = options.peers ?? new PeerBus(undefined);
+    this.persistStates = options.persistStates ?? true;
     const chosen = chooseDataPath(config.dataPath);
     this.dataPath = chosen.path;
     if (chosen.why) this.logger.info({ why: chosen.why }, 'using the net data path');
@@ -153,10 +164,12 @@ export class Balancer {
     if (previous === state) return;
     node.state = state;
     this.savedStates.set(key, state);
-    try {
-      saveNodeStates(this.config.stateDir, this.savedStates);
-    } catch (err) {
-      this.logger.error({ node: key, err: describeError(err) }, 'cannot save node states; the change holds until restart');
+    if (this.persistStates) {
+      try {
+        saveNodeStates(this.config.stateDir, this.savedStates);
+      } catch (err) {
+        this.logger.error({ node: key, err: describeError(err) }, 'cannot save node states; the change holds until restart');
+      }
     }
     this.generation.hooks.nodeStateChanged.call(node, state, previous);
     if (state === 'red') {
@@ -213,6 +226,7 @@ export class Balancer {
       nodes: this.nodes,
       logger: this.logger,
       runner: this.createRunner(config),
+      peers: this.peers,
     }).finally(() => {
       // esbuild (config and algorithm bundling) keeps a helper process; a balancer that only
       // builds on start and reload should not carry it between builds. It restarts on demand.
@@ -235,6 +249,32 @@ export class Balancer {
       this.logger.error({ generation: gen.id, err: describeError(err) }, 'a shutdown hook failed');
     }
     gen.runner.dispose();
+  }
+
+  /** Every node's live figures in this process. */
+  status(): NodeStatus[] {
+    return this.gen ? nodeStatuses(this.gen.clusters.values()) : [];
+  }
+
+  /** This process's share of each node's load, for the other processes of the group. */
+  localLoad(): PeerLoad {
+    const out: PeerLoad = {};
+    for (const c of this.gen?.clusters.values() ?? []) {
+      for (const n of c.nodes) out[n.key] = [n.activeConnections, n.connectionRate, n.bytesRate];
+    }
+    return out;
+  }
+
+  /** The other processes' load, summed, as the primary computed it. */
+  applyPeerLoad(load: PeerLoad): void {
+    for (const c of this.gen?.clusters.values() ?? []) {
+      for (const n of c.nodes) {
+        const p = load[n.key];
+        n.peer.active = p?.[0] ?? 0;
+        n.peer.connectionRate = p?.[1] ?? 0;
+        n.peer.bytesRate = p?.[2] ?? 0;
+      }
+    }
   }
 
   /** The listening sockets, for worker processes to adopt. */

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { Balancer } from './balancer.ts';
+import { ProcessGroup } from './workers/group.ts';
 import { loadConfig } from './config-load.ts';
 import { describeError, isProtoBalanceError } from './errors.ts';
 import type { ListeningAddress } from './hooks.ts';
@@ -47,7 +48,7 @@ async function start(options: { config?: string }): Promise<void> {
   const logger = createLogger(config.log.level);
   process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));
   process.on('uncaughtException', (err) => logger.error({ err: describeError(err) }, 'uncaught exception'));
-  const balancer = new Balancer(config, { logger, source: config.source });
+  const group = new ProcessGroup({ config, logger });
   // Handlers go in before anything listens, so no signal can find the process unguarded.
   let signals = 0;
   let starting: Promise<ListeningAddress[]> | undefined;
@@ -57,14 +58,14 @@ async function start(options: { config?: string }): Promise<void> {
     signals++;
     if (signals > 1) {
       process.stdout.write(`${signal} again: closing open connections now\n`);
-      void balancer.stop(0);
+      void group.stop(0);
       return;
     }
     // stop() closes the listeners before it first awaits, so the line below is true when printed.
     void watcher?.close();
     const stopped = running
-      ? balancer.stop()
-      : (starting ?? Promise.resolve()).catch(() => undefined).then(() => balancer.stop());
+      ? group.stop()
+      : (starting ?? Promise.resolve()).catch(() => undefined).then(() => group.stop());
     process.stdout.write(`${signal}: no longer accepting; draining for up to ${config.drainTimeout} ms\n`);
     stopped.then(
       () => (logger.flush ? logger.flush(() => process.exit(0)) : process.exit(0)),
@@ -73,16 +74,21 @@ async function start(options: { config?: string }): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  starting = balancer.start();
+  starting = group.start();
   const addresses = await starting;
   running = true;
-  watcher = watchConfig(balancer, { logger, watch: config.watch });
+  watcher = watchConfig(group, { logger, watch: config.watch });
   process.on('SIGHUP', () => void watcher?.reload('SIGHUP'));
   const ms = Math.round(performance.now());
   process.stdout.write(
     `Proto Balance ${VERSION} accepting connections (${ms} ms after process start; config ${config.source} loaded in ${loadMs} ms):\n` +
       `${describeListening(config, addresses)}\n`,
   );
+  if (config.workers > 1) {
+    await group.workersReady;
+    const ms = Math.round(performance.now());
+    process.stdout.write(`${group.size} processes serving (${ms} ms after process start; data path ${group.balancer.dataPath.name})\n`);
+  }
 }
 
 async function check(options: { config?: string }): Promise<void> {

@@ -32,6 +32,11 @@ export class BalancerNode implements NodeView {
   recentFailures = 0;
   connectLatency = 0;
   metrics: Record<string, number> = {};
+  /**
+   * The same figures in the group's other processes (zero when alone), so that algorithms
+   * weigh what every worker sends to the node; refreshed once a second.
+   */
+  peer = { active: 0, connectionRate: 0, bytesRate: 0 };
 
   constructor(cluster: string, config: ResolvedNode) {
     this.cluster = cluster;

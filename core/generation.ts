@@ -7,6 +7,7 @@ import { AlgorithmRegistry, type NodeChooser } from './algorithms.ts';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
 import { Cluster, findNode, type NodeRegistry } from './cluster.ts';
 import { createHooks, type Hooks } from './hooks.ts';
+import type { Peers } from './workers/peers.ts';
 import type { Logger } from './logger.ts';
 import type { BalancerView, PluginApi } from './plugin-api.ts';
 import { applyPlugins, checkDependencies, loadPlugin, type LoadedPlugin } from './plugin-host.ts';
@@ -31,6 +32,7 @@ export interface BuildOptions {
   nodes: NodeRegistry;
   logger: Logger;
   runner: AlgorithmRunner;
+  peers: Peers;
 }
 
 export async function buildGeneration(o: BuildOptions): Promise<Generation> {
@@ -54,6 +56,7 @@ export async function buildGeneration(o: BuildOptions): Promise<Generation> {
     logger: logger.child({ plugin: plugin.name }),
     balancer: view,
     registerAlgorithm: (name, module, options) => algorithms.register(name, String(module), plugin.name, options),
+    peers: o.peers,
   });
   await applyPlugins(loaded, hooks, apiFor);
 

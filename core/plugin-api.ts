@@ -3,6 +3,7 @@ import type { BalancerNode, Cluster } from './cluster.ts';
 import type { RegisterOptions } from './algorithms.ts';
 import type { Logger } from './logger.ts';
 import type { ResolvedConfig } from './types.ts';
+import type { Peers } from './workers/peers.ts';
 
 /** Read access to the running balancer's model, for plugins. */
 export interface BalancerView {
@@ -27,4 +28,6 @@ export interface PluginApi {
    * the core loads it into its algorithm runner, so it must not use Node APIs.
    */
   registerAlgorithm(name: string, module: string | URL, options?: RegisterOptions): void;
+  /** The other processes of the group (workers): messages by topic. */
+  readonly peers: Peers;
 }

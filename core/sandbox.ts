@@ -92,13 +92,14 @@ function views(nodes: readonly NodeView[]): NodeView[] {
   const out = new Array<NodeView>(nodes.length);
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i]!;
+    const peer = (n as { peer?: { active: number; connectionRate: number; bytesRate: number } }).peer;
     out[i] = {
       id: n.id,
       loadFactor: n.loadFactor,
-      activeConnections: n.activeConnections,
+      activeConnections: peer ? n.activeConnections + peer.active : n.activeConnections,
       totalConnections: n.totalConnections,
-      connectionRate: n.connectionRate,
-      bytesRate: n.bytesRate,
+      connectionRate: peer ? n.connectionRate + peer.connectionRate : n.connectionRate,
+      bytesRate: peer ? n.bytesRate + peer.bytesRate : n.bytesRate,
       recentFailures: n.recentFailures,
       connectLatency: n.connectLatency,
       state: n.state,

@@ -7,7 +7,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import type { Balancer } from './balancer.ts';
+import type { Generation } from './generation.ts';
+import type { Config } from './types.ts';
+
+/** What the watcher reloads: a balancer, or a process group that reloads all its processes. */
+export interface Reloadable {
+  readonly generation: Generation;
+  reload(raw: Config): Promise<void>;
+}
 import { readConfigFile } from './config-load.ts';
 import { describeError } from './errors.ts';
 import { TEMP_MODULE_PREFIX } from './import-fresh.ts';
@@ -52,7 +59,7 @@ export interface ConfigWatcher {
  * `onReload` hears every outcome (tests and the CLI use it).
  */
 export function watchConfig(
-  balancer: Balancer,
+  balancer: Reloadable,
   options: { logger: Logger; debounceMs?: number; watch?: boolean; onReload?: (outcome: ReloadOutcome) => void },
 ): ConfigWatcher {
   const { logger, debounceMs = 100, watch: watching = true } = options;
@@ -89,7 +96,7 @@ export function watchConfig(
     try {
       if (!source) throw new Error('the balancer was not started from a config file');
       const { raw } = await readConfigFile(source);
-      await balancer.reload(raw as Parameters<Balancer['reload']>[0]);
+      await balancer.reload(raw as Config);
       const generation = balancer.generation.id;
       const outcome = { ok: true, generation, ms: Math.round(performance.now() - started) };
       logger.info({ reason, generation, ms: outcome.ms }, 'config reloaded');

@@ -1,0 +1,74 @@
+/**
+ * Live figures of every node, as one process sees them, and their sum over the processes
+ * of a group: what `protobalance status` and the admin API report. Counters add up; the
+ * state and availability are the same in every process (availability: a node any
+ * process can reach is available).
+ */
+import type { Cluster } from './cluster.ts';
+import type { NodeState } from './types.ts';
+
+export interface NodeStatus {
+  key: string;
+  cluster: string;
+  id: string;
+  address: string;
+  loadFactor: number;
+  state: NodeState;
+  available: boolean;
+  activeConnections: number;
+  totalConnections: number;
+  failures: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Connections per second and bytes per second, exponentially weighted. */
+  connectionRate: number;
+  bytesRate: number;
+}
+
+export function nodeStatuses(clusters: Iterable<Cluster>): NodeStatus[] {
+  const out: NodeStatus[] = [];
+  for (const cluster of clusters) {
+    for (const n of cluster.nodes) {
+      out.push({
+        key: n.key,
+        cluster: n.cluster,
+        id: n.id,
+        address: n.address,
+        loadFactor: n.loadFactor,
+        state: n.state,
+        available: n.available,
+        activeConnections: n.activeConnections,
+        totalConnections: n.totalConnections,
+        failures: n.failures,
+        bytesIn: n.bytesIn,
+        bytesOut: n.bytesOut,
+        connectionRate: n.connectionRate,
+        bytesRate: n.bytesRate,
+      });
+    }
+  }
+  return out;
+}
+
+/** One list from several processes' lists: counters summed per node key. */
+export function sumStatuses(lists: readonly (readonly NodeStatus[])[]): NodeStatus[] {
+  const byKey = new Map<string, NodeStatus>();
+  for (const list of lists) {
+    for (const s of list) {
+      const seen = byKey.get(s.key);
+      if (!seen) {
+        byKey.set(s.key, { ...s });
+        continue;
+      }
+      seen.available ||= s.available;
+      seen.activeConnections += s.activeConnections;
+      seen.totalConnections += s.totalConnections;
+      seen.failures += s.failures;
+      seen.bytesIn += s.bytesIn;
+      seen.bytesOut += s.bytesOut;
+      seen.connectionRate += s.connectionRate;
+      seen.bytesRate += s.bytesRate;
+    }
+  }
+  return [...byKey.values()];
+}

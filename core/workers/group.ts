@@ -1,0 +1,270 @@
+/**
+ * Every CPU: the primary process opens the listeners and serves on them itself, then
+ * forks `workers - 1` worker processes and hands each the listening sockets; every
+ * process accepts on the same sockets (the kernel spreads the clients, as node:cluster's
+ * SCHED_NONE does, without a process in the middle).
+ *
+ * Why the primary serves too: it accepts as soon as it has started, so start-up is one
+ * process's, and the workers join within a few hundred ms.
+ *
+ * The primary is the one place changes come in (config reload, node states). It applies
+ * a change to itself, then to every worker, and the change is done when every worker has
+ * answered. A worker that dies is replaced; the listeners and the other processes'
+ * connections are untouched. Once a second every process's load per node is summed and
+ * each process hears the others' share, for the rate-based algorithms.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Balancer, type BalancerOptions } from '../balancer.ts';
+import { describeError } from '../errors.ts';
+import type { Generation } from '../generation.ts';
+import type { ListeningAddress } from '../hooks.ts';
+import type { Logger } from '../logger.ts';
+import { sumStatuses, type NodeStatus } from '../status.ts';
+import type { Config, NodeState, ResolvedConfig } from '../types.ts';
+import { PeerBus } from './peers.ts';
+import { Requests, type FromWorker, type PeerLoad, type ProcessResources, type ToWorker } from './protocol.ts';
+import { processResources } from './resources.ts';
+
+const ANSWER_MS = 10_000;
+const READY_MS = 30_000;
+const LOAD_EVERY_MS = 1_000;
+const RESPAWN_MIN_MS = 250;
+const RESPAWN_MAX_MS = 10_000;
+
+export interface GroupOptions {
+  config: ResolvedConfig;
+  logger: Logger;
+  /** The worker program (default: core/workers/worker-entry.js beside this file). */
+  workerEntry?: string;
+  /** Node flags for workers (isolated-vm needs --no-node-snapshot). */
+  execArgv?: string[];
+  balancer?: Omit<BalancerOptions, 'logger' | 'source' | 'adopt' | 'peers'>;
+}
+
+interface Worker {
+  index: number;
+  child: ChildProcess;
+  requests: Requests;
+  ready: boolean;
+  load: PeerLoad;
+  startedAt: number;
+}
+
+export class ProcessGroup {
+  readonly balancer: Balancer;
+  private readonly options: GroupOptions;
+  private readonly logger: Logger;
+  private readonly workers = new Map<number, Worker>();
+  private readonly peers: PeerBus;
+  private stopping = false;
+  private loadTimer: NodeJS.Timeout | undefined;
+  private readonly respawnDelay = new Map<number, number>();
+
+  constructor(options: GroupOptions) {
+    this.options = options;
+    this.logger = options.logger;
+    this.peers = new PeerBus((topic, msg) => this.broadcast({ t: 'peer', topic, msg }), options.config.workers > 1);
+    this.balancer = new Balancer(options.config, {
+      ...options.balancer,
+      logger: options.logger,
+      source: options.config.source,
+      peers: this.peers,
+    });
+  }
+
+  /** Processes in the group, the primary included. */
+  get size(): number {
+    return 1 + this.workers.size;
+  }
+
+  get generation(): Generation {
+    return this.balancer.generation;
+  }
+
+  /** Start serving here; the workers are forked after, and `workersReady` says when they serve. */
+  async start(): Promise<ListeningAddress[]> {
+    const addresses = await this.balancer.start();
+    this.workersReady = Promise.all(
+      Array.from({ length: this.options.config.workers - 1 }, (_, i) => this.spawn(i + 1)),
+    ).then(() => undefined);
+    this.loadTimer = setInterval(() => this.shareLoad(), LOAD_EVERY_MS);
+    this.loadTimer.unref();
+    return addresses;
+  }
+
+  /** Resolves when every worker forked at start serves (or failed to, which is logged). */
+  workersReady: Promise<void> = Promise.resolve();
+
+  /** Set a node's state in every process; resolves when all have it. */
+  async setNodeState(key: string, state: NodeState): Promise<void> {
+    this.balancer.setNodeState(key, state);
+    await this.askAll({ op: 'setNodeState', key, state });
+  }
+
+  /** Reload: the primary first (a bad config stops here), then every worker from the file. */
+  async reload(raw: Config): Promise<void> {
+    await this.balancer.reload(raw);
+    await this.askAll({ op: 'reload' });
+  }
+
+  /** Every node's figures, summed over the processes. */
+  async status(): Promise<NodeStatus[]> {
+    return sumStatuses(await this.statusByProcess());
+  }
+
+  /** Every node's figures in each process, the primary first. */
+  async statusByProcess(): Promise<NodeStatus[][]> {
+    return [this.balancer.status(), ...((await this.askAll({ op: 'status' })) as NodeStatus[][])];
+  }
+
+  /** Memory and open files of each process, the primary first. */
+  async resources(): Promise<ProcessResources[]> {
+    return [processResources(), ...((await this.askAll({ op: 'resources' })) as ProcessResources[])];
+  }
+
+  /** Pids of the workers serving now. */
+  workerPids(): number[] {
+    return [...this.workers.values()].flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid]));
+  }
+
+  async stop(drainTimeout?: number): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.loadTimer);
+    const drain = drainTimeout ?? this.options.config.drainTimeout;
+    const exits = [...this.workers.values()].map((w) => this.stopWorker(w, drain));
+    await Promise.all([this.balancer.stop(drainTimeout), ...exits]);
+  }
+
+  private async stopWorker(w: Worker, drain: number): Promise<void> {
+    const exited = new Promise<void>((resolve) => {
+      if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+      w.child.once('exit', () => resolve());
+    });
+    try {
+      await w.requests.ask({ op: 'stop', drainTimeout: drain }, drain + ANSWER_MS, `worker ${w.index}`);
+    } catch (err) {
+      this.logger.warn({ worker: w.index, err: describeError(err) }, 'worker did not stop cleanly; killing it');
+      w.child.kill('SIGKILL');
+    }
+    await exited;
+  }
+
+  private async askAll(req: Parameters<Requests['ask']>[0]): Promise<unknown[]> {
+    const ready = [...this.workers.values()].filter((w) => w.ready);
+    return Promise.all(ready.map((w) => w.requests.ask(req, ANSWER_MS, `worker ${w.index} (pid ${w.child.pid})`)));
+  }
+
+  private broadcast(msg: ToWorker, except?: Worker): void {
+    for (const w of this.workers.values()) {
+      if (w === except || !w.ready || !w.child.connected) continue;
+      w.child.send(msg);
+    }
+  }
+
+  /** Each process hears the sum of the others' load per node. */
+  private shareLoad(): void {
+    if (this.workers.size === 0) return;
+    const own = this.balancer.localLoad();
+    const all = [own, ...[...this.workers.values()].map((w) => w.load)];
+    const total: PeerLoad = {};
+    for (const load of all) {
+      for (const [key, [a, c, b]] of Object.entries(load)) {
+        const t = (total[key] ??= [0, 0, 0]);
+        t[0] += a;
+        t[1] += c;
+        t[2] += b;
+      }
+    }
+    const minus = (load: PeerLoad): PeerLoad => {
+      const out: PeerLoad = {};
+      for (const [key, [a, c, b]] of Object.entries(total)) {
+        const mine = load[key] ?? [0, 0, 0];
+        out[key] = [a - mine[0], c - mine[1], b - mine[2]];
+      }
+      return out;
+    };
+    this.balancer.applyPeerLoad(minus(own));
+    for (const w of this.workers.values()) if (w.ready && w.child.connected) w.child.send({ t: 'peerLoad', nodes: minus(w.load) });
+  }
+
+  private spawn(index: number): Promise<void> {
+    const entry = this.options.workerEntry ?? fileURLToPath(new URL('./worker-entry.js', import.meta.url));
+    const child = fork(entry, [], {
+      execArgv: this.options.execArgv ?? ['--no-node-snapshot'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    const w: Worker = {
+      index,
+      child,
+      requests: new Requests((msg) => child.send(msg)),
+      ready: false,
+      load: {},
+      startedAt: Date.now(),
+    };
+    this.workers.set(index, w);
+    const ready = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.error({ worker: index }, `worker did not start within ${READY_MS} ms`);
+        child.kill('SIGKILL');
+        resolve();
+      }, READY_MS);
+      child.on('message', (msg: FromWorker) => {
+        if (msg.t === 'ready') {
+          clearTimeout(timer);
+          w.ready = true;
+          this.respawnDelay.delete(index);
+          this.logger.debug({ worker: index, pid: child.pid }, 'worker serving');
+          resolve();
+        } else if (msg.t === 'failed') {
+          clearTimeout(timer);
+          this.logger.error({ worker: index, err: msg.error }, 'worker failed to start');
+          resolve();
+        } else this.onMessage(w, msg);
+      });
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    child.on('error', (err) => this.logger.error({ worker: index, err: describeError(err) }, 'worker process error'));
+    child.once('exit', (code, signal) => this.onExit(w, code, signal));
+    const shared = this.balancer.sharedListeners();
+    try {
+      for (const s of shared) child.send({ t: 'listen', listener: s.listener } satisfies ToWorker, s.handle as never);
+      const source = this.options.config.source ?? '';
+      child.send({ t: 'init', configPath: source, listeners: shared.length, index } satisfies ToWorker);
+    } catch (err) {
+      this.logger.error({ worker: index, err: describeError(err) }, 'cannot hand the listeners to a worker');
+      child.kill('SIGKILL');
+    }
+    return ready;
+  }
+
+  private onMessage(w: Worker, msg: FromWorker): void {
+    switch (msg.t) {
+      case 'res':
+        return w.requests.answer(msg);
+      case 'load':
+        w.load = msg.nodes;
+        return;
+      case 'peer':
+        this.peers.deliver(msg.topic, msg.msg, (err) => this.logger.error({ topic: msg.topic, err: describeError(err) }, 'a peer message handler failed'));
+        this.broadcast(msg, w);
+        return;
+    }
+  }
+
+  private onExit(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    w.requests.failAll(`worker ${w.index} exited`);
+    if (this.workers.get(w.index) === w) this.workers.delete(w.index);
+    if (this.stopping) return;
+    const delay = Math.min(RESPAWN_MAX_MS, Math.max(RESPAWN_MIN_MS, (this.respawnDelay.get(w.index) ?? 0) * 2));
+    this.respawnDelay.set(w.index, delay);
+    this.logger.error({ worker: w.index, pid: w.child.pid, code, signal, respawnInMs: delay }, 'worker exited; starting a new one');
+    setTimeout(() => {
+      if (!this.stopping) void this.spawn(w.index);
+    }, delay).unref();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * A worker process: waits for the primary's listening sockets and the config file's
+ * path, builds its own balancer from the same file, adopts the sockets and serves. It
+ * does what the primary asks (node states, reload, status, stop) and answers each
+ * request. It exits when the primary goes away.
+ */
+import { Balancer } from '../balancer.ts';
+import { loadConfig, readConfigFile } from '../config-load.ts';
+import type { Config } from '../types.ts';
+import { describeError } from '../errors.ts';
+import type { SharedListen } from '../listener.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { PeerBus } from './peers.ts';
+import type { FromWorker, Request, ToWorker } from './protocol.ts';
+import { processResources } from './resources.ts';
+
+const LOAD_EVERY_MS = 1_000;
+
+const send = (msg: FromWorker): void => {
+  if (process.connected) process.send!(msg);
+};
+
+let balancer: Balancer | undefined;
+let logger: Logger | undefined;
+let configPath = '';
+const shared: SharedListen[] = [];
+let init: Extract<ToWorker, { t: 'init' }> | undefined;
+const peers = new PeerBus((topic, msg) => send({ t: 'peer', topic, msg }));
+
+process.on('unhandledRejection', (err) => logger?.error({ err: describeError(err) }, 'unhandled rejection'));
+process.on('uncaughtException', (err) => logger?.error({ err: describeError(err) }, 'uncaught exception'));
+// Signals are the primary's business: a Ctrl-C reaches the whole process group.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+process.on('SIGHUP', () => {});
+process.on('disconnect', () => {
+  // The primary is gone: nobody can steer this process any more.
+  void (balancer?.stop(0) ?? Promise.resolve()).finally(() => process.exit(0));
+});
+
+async function start(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
+  configPath = msg.configPath;
+  const config = await loadConfig(configPath);
+  logger = createLogger(config.log.level).child({ worker: msg.index });
+  balancer = new Balancer(config, { logger, source: config.source, adopt: shared, peers, persistStates: false });
+  await balancer.start();
+  setInterval(() => balancer && send({ t: 'load', nodes: balancer.localLoad() }), LOAD_EVERY_MS).unref();
+  send({ t: 'ready' });
+}
+
+async function handle(req: Request): Promise<unknown> {
+  const b = balancer;
+  if (!b) throw new Error('the worker is not serving yet');
+  switch (req.op) {
+    case 'setNodeState':
+      b.setNodeState(req.key, req.state);
+      return null;
+    case 'reload': {
+      const { raw } = await readConfigFile(configPath);
+      await b.reload(raw as Config);
+      return b.generation.id;
+    }
+    case 'status':
+      return b.status();
+    case 'resources':
+      return processResources();
+    case 'stop':
+      await b.stop(req.drainTimeout);
+      setImmediate(() => process.exit(0));
+      return null;
+  }
+}
+
+process.on('message', (msg: ToWorker, handle?: object) => {
+  switch (msg.t) {
+    case 'listen':
+      if (handle) shared.push({ listener: msg.listener, handle });
+      break;
+    case 'init':
+      init = msg;
+      break;
+    case 'req':
+      handle_(msg.id, msg.req);
+      return;
+    case 'peer':
+      peers.deliver(msg.topic, msg.msg, (err) => logger?.error({ topic: msg.topic, err: describeError(err) }, 'a peer message handler failed'));
+      return;
+    case 'peerLoad':
+      balancer?.applyPeerLoad(msg.nodes);
+      return;
+  }
+  if (init && shared.length === init.listeners && !balancer) {
+    const m = init;
+    start(m).catch((err: unknown) => {
+      send({ t: 'failed', error: describeError(err) });
+      setImmediate(() => process.exit(1));
+    });
+  }
+});
+
+function handle_(id: number, req: Request): void {
+  handle(req).then(
+    (value) => send({ t: 'res', id, ok: true, value }),
+    (err: unknown) => send({ t: 'res', id, ok: false, error: describeError(err) }),
+  );
+}
