@@ -105,6 +105,17 @@ export function affinityStore(stateDir: string): AffinityStore | undefined {
   return shared.get(path.resolve(stateDir, DB_FILE))?.store;
 }
 
+const PEER_TOPIC = 'affinity';
+
+/** A binding one process made, as the others hear it. */
+interface PeerBinding {
+  file: string;
+  cluster: string;
+  client: string;
+  node: string;
+  seen: number;
+}
+
 /** What this plugin keeps in `ctx.data.affinity`. */
 interface ConnectionAffinity {
   client: string;
@@ -119,16 +130,25 @@ export default definePlugin({
     const names = new Set(enabled.map((c) => c.name));
     const file = path.resolve(api.config.stateDir, DB_FILE);
     let holding = false;
+    let stopHearing: (() => void) | undefined;
     const take = () => {
       if (holding) return;
       holding = true;
       acquire(file, enabled, api.logger);
+      if (api.peers.shared) {
+        shared.get(file)?.store.shareWithOtherProcesses();
+        stopHearing = api.peers.on(PEER_TOPIC, (msg) => {
+          const m = msg as PeerBinding;
+          if (m.file === file) shared.get(file)?.store.adopt(m.cluster, m.client, m.node, m.seen);
+        });
+      }
     };
     hooks.listening.tap('affinity', take);
     hooks.configChanged.tap('affinity', take);
     hooks.shutdown.tap('affinity', () => {
       if (!holding) return;
       holding = false;
+      stopHearing?.();
       release(file, enabled);
     });
 
@@ -152,6 +172,12 @@ export default definePlugin({
         data = { client, bound: undefined };
       }
       shared.get(file)?.store.set(ctx.cluster.name, data.client, node.id);
+      // A new or moved binding holds in the other worker processes at once (refreshes
+      // need not: they read the file when their own copy looks expired).
+      if (data.bound !== node.id && api.peers.shared) {
+        const m: PeerBinding = { file, cluster: ctx.cluster.name, client: data.client, node: node.id, seen: Date.now() };
+        api.peers.send(PEER_TOPIC, m);
+      }
       if (data.bound !== undefined && data.bound !== node.id) {
         api.logger.debug(
           { client: data.client, cluster: ctx.cluster.name, from: data.bound, to: node.id },

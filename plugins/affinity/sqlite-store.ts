@@ -99,6 +99,7 @@ function prepareStatements(db: Database.Database) {
       `DELETE FROM affinity WHERE cluster = @cluster AND client IN (
          SELECT client FROM affinity WHERE cluster = @cluster ORDER BY seen, client LIMIT @excess)`,
     ),
+    one: db.prepare<[string, string], { node: string; seen: number }>('SELECT node, seen FROM affinity WHERE cluster = ? AND client = ?'),
     load: db.prepare<{ cluster: string; since: number; limit: number }, Omit<Row, 'cluster'>>(
       `SELECT client, node, seen FROM affinity WHERE cluster = @cluster AND seen >= @since
        ORDER BY seen DESC, client DESC LIMIT @limit`,
@@ -123,6 +124,7 @@ export class SqliteAffinityStore implements AffinityStore {
   private readonly onError: (err: unknown, what: string) => void;
   private readonly onRecover: () => void;
   private failing = false;
+  private shared = false;
   private closed = false;
   private readonly sql: Statements;
   private readonly writeBatch: (batch: Pending) => void;
@@ -203,14 +205,51 @@ export class SqliteAffinityStore implements AffinityStore {
 
   get(cluster: string, client: string): string | undefined {
     const state = this.clusters.get(cluster);
-    const binding = state?.map.get(client);
-    if (!state || !binding) return undefined;
+    if (!state) return undefined;
+    let binding = state.map.get(client);
+    // Shared by several processes: what another one stored (or refreshed) is in the file.
+    if (this.shared && (!binding || this.now() - binding.seen > state.limits.ttl)) binding = this.readThrough(cluster, client, state);
+    if (!binding) return undefined;
     if (this.now() - binding.seen > state.limits.ttl) {
       state.map.delete(client);
-      this.queue(cluster, client, null);
+      // Another process may have refreshed it since: the file is pruned by `seen` anyway.
+      if (!this.shared) this.queue(cluster, client, null);
       return undefined;
     }
     return binding.node;
+  }
+
+  /**
+   * Several processes share this file (workers): `get` reads a binding this process does
+   * not hold from the file, and `adopt` takes one another process just made.
+   */
+  shareWithOtherProcesses(): void {
+    this.shared = true;
+  }
+
+  /** A binding another process made: into memory only (that process writes it). */
+  adopt(cluster: string, client: string, node: string, seen: number): void {
+    const state = this.clusters.get(cluster);
+    if (!state) return;
+    state.map.delete(client);
+    state.map.set(client, { node, seen });
+    this.evictOver(cluster, state);
+  }
+
+  private readThrough(cluster: string, client: string, state: ClusterState): Binding | undefined {
+    if (this.closed) return undefined;
+    try {
+      const row = this.sql.one.get(cluster, client);
+      if (!row) return state.map.get(client);
+      const binding: Binding = { node: row.node, seen: row.seen };
+      state.map.delete(client);
+      state.map.set(client, binding);
+      this.evictOver(cluster, state);
+      return binding;
+    } catch (err) {
+      this.onError(err, 'reading a binding');
+      return state.map.get(client);
+    }
   }
 
   set(cluster: string, client: string, node: string): void {

@@ -6,28 +6,28 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, readConfigFile } from '../../core/config-load.ts';
 import type { Config } from '../../core/types.ts';
 import { ProcessGroup } from '../../core/workers/group.ts';
 import { recordingLogger } from '../helpers/balancer.ts';
-import { addr, closeServer, connect, freePort, roundTrip, startEchoServer, waitFor, withTimeout } from '../helpers/net.ts';
+import { addr, closeServer, connect, freePort, readAll, roundTrip, startEchoServer, startServer, waitFor, withTimeout } from '../helpers/net.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
-function configText(port: number, nodes: string[], extra = ''): string {
+function configText(port: number, nodes: string[], cluster = ''): string {
   const list = nodes.map((a, i) => `{ id: 'n${i}', address: '${a}' }`).join(', ');
   return `export default {
   listeners: [{ port: ${port}, host: '127.0.0.1', cluster: 'c' }],
-  clusters: { c: { balance: 'round-robin', nodes: [${list}] } },
-  workers: 2, watch: false, stateDir: './state', log: { level: 'silent' }, ${extra}
+  clusters: { c: { balance: 'round-robin', nodes: [${list}], ${cluster} } },
+  workers: 2, watch: false, stateDir: './state', log: { level: 'silent' },
 };\n`;
 }
 
-async function startGroup(nodes: string[]) {
+async function startGroup(nodes: string[], extra = '') {
   const port = await freePort();
-  const dir = tmpDir({ 'protobalance.config.ts': configText(port, nodes) });
+  const dir = tmpDir({ 'protobalance.config.ts': configText(port, nodes, extra) });
   const file = path.join(dir, 'protobalance.config.ts');
   const config = await loadConfig(file);
   const group = new ProcessGroup({ config, logger: recordingLogger() });
@@ -146,6 +146,36 @@ test('round robin stays fair across processes', async () => {
     await group.stop(0);
     await closeServer(a);
     await closeServer(b);
+  }
+});
+
+test('affinity holds across processes: every connection of a client reaches one node', async () => {
+  const names = ['a', 'b'];
+  const servers = await Promise.all(names.map((name) => startServer((s) => s.end(name))));
+  const { group, port } = await startGroup(servers.map(addr), 'affinity: { enabled: true }');
+  try {
+    const seen = new Map<string, Set<string>>();
+    for (let round = 0; round < 6; round++) {
+      await Promise.all(
+        Array.from({ length: 24 }, async (_, i) => {
+          const local = `127.0.0.${10 + i}`;
+          const s = net.connect({ port, host: '127.0.0.1', localAddress: local });
+          const answer = await withTimeout(readAll(s), 5000, 'an answer');
+          const set = seen.get(local) ?? new Set<string>();
+          set.add(String(answer));
+          seen.set(local, set);
+        }),
+      );
+    }
+    const per = served(await group.statusByProcess());
+    assert.ok(per.every((n) => n > 0), `both processes served (${per.join(', ')})`);
+    const split = [...seen].filter(([, nodes]) => nodes.size > 1);
+    assert.equal(split, [], 'no client was sent to two nodes');
+    const used = new Set([...seen.values()].flatMap((v) => [...v]));
+    assert.is(used.size, 2, 'the clients were spread over both nodes');
+  } finally {
+    await group.stop(0);
+    for (const s of servers) await closeServer(s);
   }
 });
 
