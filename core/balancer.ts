@@ -202,6 +202,11 @@ export class Balancer {
     return this.stopping;
   }
 
+  /** Close the listeners (new clients are refused); open connections go on. */
+  async stopAccepting(): Promise<void> {
+    await this.listeners.close();
+  }
+
   private async drainAndStop(drainTimeout: number): Promise<void> {
     await this.listeners.close();
     if (this.open.size > 0) {

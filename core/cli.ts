@@ -52,7 +52,6 @@ async function start(options: { config?: string }): Promise<void> {
   // Handlers go in before anything listens, so no signal can find the process unguarded.
   let signals = 0;
   let starting: Promise<ListeningAddress[]> | undefined;
-  let running = false;
   let watcher: ConfigWatcher | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -61,12 +60,15 @@ async function start(options: { config?: string }): Promise<void> {
       void group.stop(0);
       return;
     }
-    // stop() closes the listeners before it first awaits, so the line below is true when printed.
     void watcher?.close();
-    const stopped = running
-      ? group.stop()
-      : (starting ?? Promise.resolve()).catch(() => undefined).then(() => group.stop());
-    process.stdout.write(`${signal}: no longer accepting; draining for up to ${config.drainTimeout} ms\n`);
+    // The line is printed once every process has closed the listeners, so it is true.
+    const stopped = (starting ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => group.stopAccepting())
+      .then(() => {
+        process.stdout.write(`${signal}: no longer accepting; draining for up to ${config.drainTimeout} ms\n`);
+        return group.stop();
+      });
     stopped.then(
       () => (logger.flush ? logger.flush(() => process.exit(0)) : process.exit(0)),
       (err: unknown) => fail(err),
@@ -76,7 +78,6 @@ async function start(options: { config?: string }): Promise<void> {
   process.on('SIGTERM', onSignal);
   starting = group.start();
   const addresses = await starting;
-  running = true;
   watcher = watchConfig(group, { logger, watch: config.watch });
   process.on('SIGHUP', () => void watcher?.reload('SIGHUP'));
   const ms = Math.round(performance.now());

@@ -128,6 +128,23 @@ export class ProcessGroup {
     return [...this.workers.values()].flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid]));
   }
 
+  /**
+   * Every process closes the listeners: the sockets, shared by all, refuse new clients
+   * once the last process has closed them. Open connections go on.
+   */
+  async stopAccepting(): Promise<void> {
+    this.stopping = true;
+    // A worker still starting holds the sockets but no connection yet: it goes at once
+    // (the sockets stay open until its process is gone).
+    const starting = [...this.workers.values()].filter((w) => !w.ready);
+    for (const w of starting) w.child.kill('SIGKILL');
+    await Promise.all(starting.map((w) => exitOf(w.child)));
+    await this.balancer.stopAccepting();
+    await this.askAll({ op: 'stopAccepting' }).catch((err: unknown) => {
+      this.logger.warn({ err: describeError(err) }, 'a worker did not stop accepting; it is stopped with the rest');
+    });
+  }
+
   async stop(drainTimeout?: number): Promise<void> {
     this.stopping = true;
     clearInterval(this.loadTimer);
@@ -137,10 +154,7 @@ export class ProcessGroup {
   }
 
   private async stopWorker(w: Worker, drain: number): Promise<void> {
-    const exited = new Promise<void>((resolve) => {
-      if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
-      w.child.once('exit', () => resolve());
-    });
+    const exited = exitOf(w.child);
     try {
       await w.requests.ask({ op: 'stop', drainTimeout: drain }, drain + ANSWER_MS, `worker ${w.index}`);
     } catch (err) {
@@ -267,4 +281,11 @@ export class ProcessGroup {
       if (!this.stopping) void this.spawn(w.index);
     }, delay).unref();
   }
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+  });
 }

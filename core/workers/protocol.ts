@@ -14,6 +14,7 @@ export type Request =
   | { op: 'reload' }
   | { op: 'status' }
   | { op: 'resources' }
+  | { op: 'stopAccepting' }
   | { op: 'stop'; drainTimeout: number };
 
 export interface ProcessResources {

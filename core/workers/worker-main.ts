@@ -64,6 +64,9 @@ async function handle(req: Request): Promise<unknown> {
       return b.status();
     case 'resources':
       return processResources();
+    case 'stopAccepting':
+      await b.stopAccepting();
+      return null;
     case 'stop':
       await b.stop(req.drainTimeout);
       setImmediate(() => process.exit(0));
