@@ -1,6 +1,6 @@
 /** The results table (markdown), the machine it ran on, and bench/RESULTS.md. */
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 
 export interface Row {
@@ -95,4 +95,59 @@ export async function writeResults(file: URL, body: string, notes: readonly stri
     '',
   ].join('\n');
   await writeFile(file, text);
+}
+
+/** The side-by-side targets, in column order. */
+export const SIDE_COLUMNS = [
+  ['direct', 'direct'],
+  ['protobalance', 'Proto Balance'],
+  ['haproxy', 'HAProxy'],
+  ['nginx', 'nginx'],
+] as const;
+export type SideColumn = (typeof SIDE_COLUMNS)[number][0];
+
+export interface SideRow {
+  figure: string;
+  values: Partial<Record<SideColumn, number>>;
+}
+
+/**
+ * Direct, Proto Balance, HAProxy and nginx, then Proto Balance's figure over each of the
+ * other two proxies'. `absent`: targets that could not run here; their cells say so rather
+ * than look like a failed measurement.
+ */
+export function sideBySideTable(rows: readonly SideRow[], absent: ReadonlySet<SideColumn>): string {
+  const lines = [`| figure | ${SIDE_COLUMNS.map(([, label]) => label).join(' | ')} | PB/HAProxy | PB/nginx |`, `|---|${SIDE_COLUMNS.map(() => '---:').join('|')}|---:|---:|`];
+  const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b !== 0 ? a / b : undefined);
+  for (const r of rows) {
+    const cells = SIDE_COLUMNS.map(([key]) => (absent.has(key) ? 'absent' : fmt(r.values[key])));
+    const pb = r.values.protobalance;
+    lines.push(`| ${r.figure} | ${cells.join(' | ')} | ${fmt(ratio(pb, r.values.haproxy))} | ${fmt(ratio(pb, r.values.nginx))} |`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Put `section` (starting with `heading`) in place of that section of `file`, up to the next
+ * `## ` heading, or at the end when absent: for a part run alone, so the other sections of
+ * the last full run stay.
+ */
+export async function replaceSection(file: URL, heading: string, section: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    text = '# Proto Balance benchmark results\n\nWritten by `npm run bench` (bench/run.ts); every run replaces this file.\n';
+  }
+  const lines = text.replace(/\n+$/, '').split('\n');
+  const start = lines.indexOf(heading);
+  if (start === -1) {
+    await writeFile(file, `${lines.join('\n')}\n\n${section}\n`);
+    return;
+  }
+  let end = lines.findIndex((l, i) => i > start && l.startsWith('## '));
+  if (end === -1) end = lines.length;
+  const before = lines.slice(0, start).join('\n').replace(/\n+$/, '');
+  const after = lines.slice(end).join('\n');
+  await writeFile(file, `${before}\n\n${section}\n${after ? `\n${after}\n` : ''}`);
 }

@@ -4,21 +4,40 @@
  * process; this process is the load generator. Also in the same run: the selection cost of
  * each built-in algorithm, sandboxed and in-process (bench/selection.ts), and the connection
  * rate of the sandboxed round robin against the same balancer running its algorithm in
- * process (bench/compare.ts). Prints markdown tables and writes them, with the date, Node
- * version and machine, to bench/RESULTS.md.
+ * process (bench/compare.ts). Then, side by side, the same kind of load through Proto
+ * Balance, HAProxy and nginx with wrk and iperf3 (bench/side-by-side.ts). Prints markdown
+ * tables and writes them, with the date, Node version and machine, to bench/RESULTS.md.
+ *
+ * `--only=side-by-side` runs just that last part and replaces just its section of
+ * bench/RESULTS.md (the section carries its own date). `--workers=N|auto` passes `workers` into
+ * the side-by-side Proto Balance config, once the core has that field.
  */
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { startChild, killAll, type Child } from './children.ts';
 import { compareRunners, type Comparison } from './compare.ts';
+import { killExternal } from './external.ts';
 import { bulkDownload, bulkUpload, closeAll, keepAlive, newConnections, openIdle, type RateOptions, type RateResult } from './load.ts';
 import { REQUEST_SIZE, RESPONSE_SIZE } from './protocol.ts';
-import { fmt, machine, runnerTable, selectionTable, table, writeResults, type PairRow, type Row, type SelectionTableRow } from './report.ts';
+import { fmt, machine, replaceSection, runnerTable, selectionTable, table, writeResults, type PairRow, type Row, type SelectionTableRow } from './report.ts';
 import { builtinAlgorithms, selectionCost } from './selection.ts';
+import { SIDE_PLAN, sideBySide, type SideResult } from './side-by-side.ts';
+import { SIDE_HEADING } from './side-section.ts';
 import { bareNodeStartup, balancerStartup } from './startup.ts';
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+if (only !== undefined && only !== 'side-by-side') {
+  process.stderr.write(`bench: --only=${only}: the only part that runs alone is side-by-side\n`);
+  process.exit(2);
+}
+const workersArg = process.argv.find((a) => a.startsWith('--workers='))?.slice('--workers='.length);
+const workers = workersArg === undefined || workersArg === 'auto' ? workersArg : Number(workersArg);
+if (typeof workers === 'number' && !(Number.isInteger(workers) && workers > 0)) {
+  process.stderr.write(`bench: --workers=${workersArg}: expected 'auto' or a positive integer\n`);
+  process.exit(2);
+}
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const P = quick
@@ -37,12 +56,24 @@ const MAX_OPS = 2_000_000;
 const runStarted = performance.now();
 const loadBefore = loadavg()[0] ?? 0;
 const log = (line: string) => process.stderr.write(`${line}\n`);
-process.on('exit', killAll);
-const watchdog = setTimeout(() => {
-  log(`bench: still running after ${P.watchdogMs / 1000} s; giving up`);
+const killEverything = () => {
   killAll();
+  killExternal();
+};
+process.on('exit', killEverything);
+// A signal would end this process without 'exit': HAProxy, nginx and iperf3 would outlive it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`bench: ${signal}: stopping every child`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+const watchdogMs = (only ? 0 : P.watchdogMs) + SIDE_PLAN[quick ? 'quick' : 'default'].watchdogMs;
+const watchdog = setTimeout(() => {
+  log(`bench: still running after ${watchdogMs / 1000} s; giving up`);
+  killEverything();
   process.exit(1);
-}, P.watchdogMs);
+}, watchdogMs);
 
 function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, cmd)));
@@ -217,6 +248,8 @@ async function main(): Promise<void> {
     }
   }
 
+  const side = await runSide();
+
   const rows: Row[] = [
     { figure: `new connections/s (${NEW_CONN_LOOPS} loops: connect, ${REQUEST_SIZE} B request, ${RESPONSE_SIZE} B answer, close)`, direct: ncD?.r.perSecond, balancer: ncB?.r.perSecond },
     { figure: 'new connection p99 latency (ms)', direct: ncD?.r.p99Ms, balancer: ncB?.r.p99Ms },
@@ -317,8 +350,9 @@ async function main(): Promise<void> {
     ].map((n) => `- ${n}`),
   ].join('\n');
 
-  const body = [tableText, selectionSection, runnerSection].join('\n\n');
-  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n`);
+  const body = [tableText, selectionSection, runnerSection, side.section].join('\n\n');
+  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${side.section}\n`);
+  warnings.push(...side.warnings);
   if (warnings.length > 0) {
     log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; run took ${seconds.toFixed(1)} s`);
     process.exitCode = 1;
@@ -328,14 +362,34 @@ async function main(): Promise<void> {
   log(`\nwrote bench/RESULTS.md; run took ${seconds.toFixed(1)} s`);
 }
 
-main().then(
+/** The side-by-side part: after everything else, so its external processes disturb nothing. */
+function runSide(): Promise<SideResult> {
+  log('');
+  return sideBySide({ quick, workers, log });
+}
+
+/** `--only=side-by-side`: that part alone; its section of bench/RESULTS.md is replaced, the rest kept. */
+async function mainSideOnly(): Promise<void> {
+  log(`Proto Balance benchmark, side by side only${quick ? ' (--quick)' : ''}: node ${process.version}, ${machine()}`);
+  const side = await runSide();
+  process.stdout.write(`\n${side.section}\n`);
+  if (side.warnings.length > 0) {
+    log(`\n${side.warnings.length} phase(s) failed: bench/RESULTS.md left as it was; took ${side.seconds.toFixed(1)} s`);
+    process.exitCode = 1;
+    return;
+  }
+  await replaceSection(new URL('./RESULTS.md', import.meta.url), SIDE_HEADING, side.section);
+  log(`\nreplaced the side-by-side section of bench/RESULTS.md; took ${side.seconds.toFixed(1)} s`);
+}
+
+(only ? mainSideOnly() : main()).then(
   () => {
     clearTimeout(watchdog);
     process.exit(process.exitCode ?? 0);
   },
   (err: unknown) => {
     log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    killAll();
+    killEverything();
     process.exit(1);
   },
 );
