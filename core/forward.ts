@@ -18,6 +18,7 @@ import type { DataPath, Endpoint, EndpointListener } from './datapath/index.ts';
 import { describeError } from './errors.ts';
 import type { Generation } from './generation.ts';
 import type { Logger } from './logger.ts';
+import type { ClientView } from './types.ts';
 
 export interface ConnectionTracker {
   add(conn: Connection): void;
@@ -25,6 +26,30 @@ export interface ConnectionTracker {
 }
 
 let nextId = 1;
+
+/**
+ * The client as hooks and algorithms see it. The address is asked of the kernel on first
+ * read, so a connection that nothing asks about (round robin, no affinity) costs no
+ * syscall for it.
+ */
+class LazyClientView implements ClientView {
+  constructor(
+    private readonly ep: Endpoint,
+    readonly listener: string,
+  ) {}
+
+  get address(): string {
+    return this.ep.remoteAddress;
+  }
+
+  get port(): number {
+    return this.ep.remotePort;
+  }
+
+  toJSON(): ClientView {
+    return { address: this.address, port: this.port, listener: this.listener };
+  }
+}
 
 /** Listens to a node connection that was given up for another one. */
 const discarded: EndpointListener = {
@@ -70,7 +95,7 @@ export class Connection implements EndpointListener {
     this.dataPath = dataPath;
     this.ctx = {
       id: nextId++,
-      client: { address: client.remoteAddress, port: client.remotePort, listener },
+      client: new LazyClientView(client, listener),
       localPort: client.localPort,
       cluster,
       node: undefined,

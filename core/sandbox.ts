@@ -87,6 +87,11 @@ async function bundle(module: string, options: AlgorithmOptions, policy: string 
   }
 }
 
+/** The client as plain data (the core's view reads the address lazily, through getters). */
+function plain(client: ClientView): ClientView {
+  return { address: client.address, port: client.port, listener: client.listener };
+}
+
 /** Plain-data copies of the candidates: all an algorithm may see. */
 function views(nodes: readonly NodeView[]): NodeView[] {
   const out = new Array<NodeView>(nodes.length);
@@ -146,13 +151,13 @@ class IsolatedChooser implements Chooser {
     this.planRef = global.getSync('__pbPlan', { reference: true }) as Ref;
     const rank = global.getSync('__pbRank', { reference: true }) as Ref;
     this.rankRef = rank.typeof === 'function' ? rank : undefined;
-    this.rank = this.rankRef ? (nodes, client) => this.call('rank', [views(nodes), client]) as string[] : undefined;
+    this.rank = this.rankRef ? (nodes, client) => this.call('rank', [views(nodes), plain(client)]) as string[] : undefined;
     this.batchable = global.getSync('__pbBatchable') === true;
     this.planned = [];
   }
 
   pick(nodes: readonly NodeView[], client: ClientView): string | undefined {
-    if (!this.batchable) return this.call('pick', [views(nodes), client]) as string | undefined;
+    if (!this.batchable) return this.call('pick', [views(nodes), plain(client)]) as string | undefined;
     if (this.next >= this.planned.length || !this.sameCandidates(nodes)) {
       this.planned = this.call('plan', [views(nodes), BATCH]) as string[];
       this.next = 0;
