@@ -2,7 +2,7 @@
  * The balancer: owns the listeners, the serving generation, the live node registry and
  * the open connections. `createBalancer(config)` is the programmatic entry point.
  */
-import { stop as stopEsbuild } from 'esbuild';
+import { stopEsbuild } from './esbuild-lazy.ts';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
 import { createSandboxRunner } from './sandbox.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';

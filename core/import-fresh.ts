@@ -1,17 +1,26 @@
 /**
- * Importing a user's module afresh, so that an edited config or local plugin is seen on
- * reload. JavaScript is imported with a new query each time (the module cache is keyed
- * by URL). TypeScript is transpiled by esbuild (milliseconds, unlike the TypeScript
- * compiler) into a temporary module beside the original, so that its relative imports
- * resolve as written; the temporary file is removed at once.
+ * Importing a user's module (config, local plugin) afresh, so that an edit is seen on
+ * reload. The module is bundled by esbuild with its relative imports (TypeScript or not),
+ * so no TypeScript loader is needed at run time; packages stay external and resolve from
+ * the module's own folder. `import ... from 'protobalance'` is bound to the running
+ * Proto Balance itself, whichever way it was started (sources or prebuilt bundle), so a
+ * config never loads a second copy. The bundle goes to a temporary file beside the
+ * original (its `import.meta.url` and package resolution stay as written), is imported
+ * and removed at once. Bundles are cached on disk while their files are unchanged.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { transform } from 'esbuild';
+import type { Plugin as EsbuildPlugin } from 'esbuild';
+import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
+import { cachedBuild } from './bundle-cache.ts';
+import * as runtime from './index.ts';
 
-/** Temporary transpiled modules are named so; file watchers must ignore them. */
+/** Temporary bundled modules are named so; file watchers must ignore them. */
 export const TEMP_MODULE_PREFIX = '.protobalance-tmp-';
+
+const RUNTIME_KEY = 'protobalance.runtime';
+(globalThis as Record<symbol, unknown>)[Symbol.for(RUNTIME_KEY)] = runtime;
 
 let loads = 0;
 
@@ -19,19 +28,59 @@ export function isTypeScript(file: string): boolean {
   return /\.(c|m)?tsx?$/.test(file);
 }
 
+function runtimeModule(): string {
+  const names = Object.keys(runtime).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+  return [
+    `const api = globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})];`,
+    ...names.map((n) => `export const ${n} = api.${n};`),
+  ].join('\n');
+}
+
+const linkRuntime: EsbuildPlugin = {
+  name: 'protobalance-runtime',
+  setup(b) {
+    b.onResolve({ filter: /^protobalance$/ }, () => ({ path: 'protobalance', namespace: 'pb-runtime' }));
+    b.onLoad({ filter: /.*/, namespace: 'pb-runtime' }, () => ({ contents: runtimeModule(), loader: 'js' }));
+    // Packages and Node built-ins are imported at run time, as the module wrote them.
+    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path === 'protobalance' ? undefined : { path: args.path, external: true }));
+  },
+};
+
+/** esbuild's first error as `/abs/file.ts:line:col: text`. */
+function located(err: unknown, cwd: string): Error {
+  const first = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors?.[0];
+  if (!first) return err as Error;
+  const where = first.location ? `${path.resolve(cwd, first.location.file)}:${first.location.line}:${first.location.column + 1}: ` : '';
+  return new Error(`${where}${first.text}`, { cause: err });
+}
+
+async function bundleModule(file: string) {
+  const cwd = path.dirname(file);
+  const { build } = await esbuild();
+  const result = await build({
+    entryPoints: [file],
+    absWorkingDir: cwd,
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'inline',
+    metafile: true,
+    plugins: [linkRuntime],
+    logLevel: 'silent',
+  }).catch((err: unknown) => {
+    throw located(err, cwd);
+  });
+  const inputs = Object.keys(result.metafile.inputs)
+    .filter((p) => !p.includes(':'))
+    .map((p) => path.resolve(cwd, p));
+  return { code: result.outputFiles[0]!.text, inputs };
+}
+
 /** The module namespace of `file`, loaded fresh. */
 export async function importFresh(file: string): Promise<Record<string, unknown>> {
-  if (!isTypeScript(file)) {
-    return (await import(`${pathToFileURL(file).href}?v=${++loads}`)) as Record<string, unknown>;
-  }
-  const source = await readFile(file, 'utf8');
-  const { code } = await transform(source, {
-    loader: 'ts',
-    format: 'esm',
-    target: 'node20',
-    sourcefile: file,
-    sourcemap: 'inline',
-  });
+  const { code } = await cachedBuild(`module\n${esbuildVersion}\n${file}`, () => bundleModule(file));
   const temp = path.join(path.dirname(file), `${TEMP_MODULE_PREFIX}${process.pid}-${++loads}.mjs`);
   await writeFile(temp, code);
   try {

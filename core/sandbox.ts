@@ -13,7 +13,9 @@
  *   An isolate killed by its memory limit is rebuilt, fresh, on the next call.
  */
 import path from 'node:path';
-import { build, type Plugin as EsbuildPlugin } from 'esbuild';
+import type { Plugin as EsbuildPlugin } from 'esbuild';
+import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
+import { cachedBuild } from './bundle-cache.ts';
 import ivm from 'isolated-vm';
 import { toModulePath, type AlgorithmOptions, type AlgorithmRunner } from './algorithm-runner.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
@@ -48,7 +50,22 @@ interface Bundle {
   map: SourceMap;
 }
 
+/** The bundle from the on-disk cache while the algorithm's and policy's files are unchanged. */
 async function bundle(module: string, options: AlgorithmOptions, policy: string | undefined, baseDir: string): Promise<Bundle> {
+  const key = `sandbox\n${esbuildVersion}\n${JSON.stringify([module, options, policy ?? null, baseDir])}`;
+  const built = await cachedBuild(key, async () => {
+    const b = await bundleNow(module, options, policy, baseDir);
+    return { code: b.code, extra: b.mapText, inputs: b.inputs };
+  });
+  return { code: built.code, map: parseSourceMap(built.extra ?? '') };
+}
+
+async function bundleNow(
+  module: string,
+  options: AlgorithmOptions,
+  policy: string | undefined,
+  baseDir: string,
+): Promise<{ code: string; mapText: string; inputs: string[] }> {
   const entry = [
     `import algorithm from ${JSON.stringify(module)};`,
     policy === undefined ? 'const policy = undefined;' : `import policy from ${JSON.stringify(policy)};`,
@@ -63,6 +80,7 @@ async function bundle(module: string, options: AlgorithmOptions, policy: string 
     `globalThis.__pbBatchable = algorithm.batchable === true;`,
   ].join('\n');
   try {
+    const { build } = await esbuild();
     const result = await build({
       stdin: { contents: entry, resolveDir: baseDir, sourcefile: 'pb-entry.js', loader: 'js' },
       absWorkingDir: baseDir,
@@ -75,11 +93,15 @@ async function bundle(module: string, options: AlgorithmOptions, policy: string 
       sourcemap: 'external',
       outfile: path.join(baseDir, SCRIPT_NAME),
       plugins: [shimProtobalance],
+      metafile: true,
       logLevel: 'silent',
     });
     const js = result.outputFiles.find((f) => f.path.endsWith('.js'))!;
     const map = result.outputFiles.find((f) => f.path.endsWith('.map'))!;
-    return { code: js.text, map: parseSourceMap(map.text) };
+    const inputs = Object.keys(result.metafile.inputs)
+      .filter((p) => !p.includes(':') && !p.startsWith('<'))
+      .map((p) => path.resolve(baseDir, p));
+    return { code: js.text, mapText: map.text, inputs };
   } catch (err) {
     const first = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors?.[0];
     const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column + 1}: ` : '';

@@ -1,16 +1,14 @@
 /**
- * The built-in plugins, loaded before a config's own through the same loader as
- * third-party packages (each entry is a module specifier).
+ * The built-in plugins, loaded before a config's own. They are plugin objects, checked by
+ * the same `loadPlugin` as third-party packages; importing them here (not by file URL)
+ * puts them in the prebuilt bundle.
  */
 import type { PluginEntry } from '../core/types.ts';
+import affinity from './affinity/index.ts';
+import balancers from './balancers/index.ts';
+import fallover from './fallover/chain.ts';
+import activeCheck from './health/active-check.ts';
+import nodeStateFilter from './health/node-state-filter.ts';
+import loadProbe from './metrics/load-probe.ts';
 
-const here = (file: string) => new URL(file, import.meta.url).href;
-
-export const BUILTIN_PLUGINS: readonly PluginEntry[] = [
-  here('./health/node-state-filter.ts'),
-  here('./fallover/chain.ts'),
-  here('./metrics/load-probe.ts'),
-  here('./health/active-check.ts'),
-  here('./balancers/index.ts'),
-  here('./affinity/index.ts'),
-];
+export const BUILTIN_PLUGINS: readonly PluginEntry[] = [nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity];

@@ -16,10 +16,19 @@
  * `probe()` checks the bindings have the shape this file relies on; when they do not
  * (another Node version), the balancer uses the `net` data path instead.
  */
-import { lookup } from 'node:dns';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { AcceptHandler, DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
+
+// node:dns is loaded by the first host name to resolve: addresses are the usual case.
+const require = createRequire(import.meta.url);
+let dns: typeof import('node:dns') | undefined;
+
+function lookup(host: string, done: (err: Error | null, address: string, family: number) => void): void {
+  dns ??= require('node:dns') as typeof import('node:dns');
+  dns.lookup(host, done);
+}
 
 interface TcpHandle {
   /** Accessors that accept functions only (setting null aborts the process). */

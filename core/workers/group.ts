@@ -13,7 +13,8 @@
  * connections are untouched. Once a second every process's load per node is summed and
  * each process hears the others' share, for the rate-based algorithms.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Balancer, type BalancerOptions } from '../balancer.ts';
 import { describeError } from '../errors.ts';
@@ -25,6 +26,9 @@ import type { Config, NodeState, ResolvedConfig } from '../types.ts';
 import { PeerBus } from './peers.ts';
 import { Requests, type FromWorker, type PeerLoad, type ProcessResources, type ToWorker } from './protocol.ts';
 import { processResources } from './resources.ts';
+
+// node:child_process is loaded when the first worker is forked, after the primary listens.
+const require = createRequire(import.meta.url);
 
 const ANSWER_MS = 10_000;
 const READY_MS = 30_000;
@@ -204,6 +208,7 @@ export class ProcessGroup {
 
   private spawn(index: number): Promise<void> {
     const entry = this.options.workerEntry ?? fileURLToPath(new URL('./worker-entry.js', import.meta.url));
+    const { fork } = require('node:child_process') as typeof import('node:child_process');
     const child = fork(entry, [], {
       execArgv: this.options.execArgv ?? ['--no-node-snapshot'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

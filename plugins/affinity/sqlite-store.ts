@@ -22,7 +22,12 @@
  * `maxPending` queued writes they are dropped (memory still answers), and `onError`
  * says so. Timestamps are epoch milliseconds (wall clock), as they must survive restarts.
  */
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
+
+/** Loaded on first use: a balancer without affinity never loads the native module. */
+let openDatabase: typeof Database | undefined;
+const require = createRequire(import.meta.url);
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { AffinityLimits, AffinityStore } from './store.ts';
@@ -138,7 +143,8 @@ export class SqliteAffinityStore implements AffinityStore {
     this.onError = options.onError ?? (() => {});
     this.onRecover = options.onRecover ?? (() => {});
     if (this.file !== ':memory:') mkdirSync(path.dirname(this.file), { recursive: true });
-    this.db = new Database(this.file, { timeout: this.busyTimeout });
+    openDatabase ??= require('better-sqlite3') as typeof Database;
+    this.db = new openDatabase(this.file, { timeout: this.busyTimeout });
     try {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');

@@ -14,10 +14,14 @@
  * logged when the failure state changes, never on every poll. Nothing here throws into the
  * process: every request and socket has an error listener, every timer is unref'd.
  */
-import http from 'node:http';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { Periodic } from '../shared/periodic.ts';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedProbe } from 'protobalance';
+
+// node:http is loaded by the first HTTP probe, not by every start.
+const require = createRequire(import.meta.url);
+let httpModule: typeof import('node:http') | undefined;
 
 /** Failed fetches in a row after which the metric is deleted. */
 export const MAX_FAILURES = 3;
@@ -53,7 +57,8 @@ type Done = (err: Error | undefined, body?: string) => void;
 function fetchHttp(url: string, done: Done): Fetch {
   let chunks: Buffer[] = [];
   let size = 0;
-  const req = http.get(url, { agent: false }, (res) => {
+  httpModule ??= require('node:http') as typeof import('node:http');
+  const req = httpModule.get(url, { agent: false }, (res) => {
     res.on('error', (err) => done(err));
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
