@@ -30,6 +30,7 @@ interface Stored extends Built {
 }
 
 let dir: string | null | undefined;
+const MTIME_MARGIN_MS = 50;
 
 function cacheDir(): string | null {
   if (dir !== undefined) return dir;
@@ -70,8 +71,12 @@ function stamp(file: string): string {
 }
 
 /** `make()`'s output for `key`, from the cache when its inputs are unchanged. */
-export async function cachedBuild(key: string, make: () => Promise<Built>): Promise<Built & { cached: boolean }> {
-  const base = cacheDir();
+export async function cachedBuild(
+  key: string,
+  make: () => Promise<Built>,
+  options: { dir?: string } = {},
+): Promise<Built & { cached: boolean }> {
+  const base = options.dir ?? cacheDir();
   const fullKey = `${VERSION}\n${key}`;
   const file = base && path.join(base, `${fnv1a(fullKey)}.json`);
   if (file) {
@@ -87,10 +92,11 @@ export async function cachedBuild(key: string, make: () => Promise<Built>): Prom
   const started = Date.now();
   const built = await make();
   // A file changed while it was being bundled may not be what the output holds: such an
-  // output is used this once and not kept.
+  // output is used this once and not kept. File times come from a coarse kernel clock
+  // (a few ms behind Date.now()), hence the margin.
   const fresh = built.inputs.every((input) => {
     try {
-      return statSync(input).mtimeMs < started;
+      return statSync(input).mtimeMs < started - MTIME_MARGIN_MS;
     } catch {
       return false;
     }

@@ -10,6 +10,7 @@ import { describeError, isProtoBalanceError } from './errors.ts';
 import type { ListeningAddress } from './hooks.ts';
 import { createLogger, silentLogger } from './logger.ts';
 import type { ResolvedConfig } from './types.ts';
+import { BUNDLED } from './paths.ts';
 import { VERSION } from './version.ts';
 import { watchConfig, type ConfigWatcher } from './watch.ts';
 
@@ -82,7 +83,8 @@ async function start(options: { config?: string }): Promise<void> {
   process.on('SIGHUP', () => void watcher?.reload('SIGHUP'));
   const ms = Math.round(performance.now());
   process.stdout.write(
-    `Proto Balance ${VERSION} accepting connections (${ms} ms after process start; config ${config.source} loaded in ${loadMs} ms):\n` +
+    `Proto Balance ${VERSION} accepting connections (${ms} ms after process start, ${BUNDLED ? 'prebuilt bundle' : 'from sources'}; ` +
+      `config ${config.source} loaded in ${loadMs} ms):\n` +
       `${describeListening(config, addresses)}\n`,
   );
   if (config.workers > 1) {

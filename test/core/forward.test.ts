@@ -657,3 +657,38 @@ contained('a client that vanishes while the node streams to it, then a client is
 );
 
 contained.run();
+
+// ─── idle timeout: a sweep over byte counters, no timer per connection ─────
+
+const idle = suite('forward: idle timeout');
+
+idle('a connection silent both ways for idleTimeout is closed; one that talks lives on', async () => {
+  const echo = await startEchoServer();
+  const tb = await startBalancer({ ...oneCluster([`${HOST}:${portOf(echo)}`]), idleTimeout: 300 });
+  const quiet = await connect(tb.port);
+  const talking = await connect(tb.port);
+  try {
+    const quietClosed = closed(quiet);
+    const started = Date.now();
+    // The talker sends something every 100 ms for a second: never idle for 300 ms.
+    for (let i = 0; i < 10; i++) {
+      const back = new Promise((resolve) => talking.once('data', resolve));
+      talking.write('ping');
+      await withTimeout(back, 2000, 'an echo');
+      await sleep(100);
+    }
+    await withTimeout(quietClosed, 2000, 'the quiet connection to be closed');
+    assert.ok(Date.now() - started >= 300, 'not before the timeout');
+    assert.not.ok(talking.destroyed, 'the talking connection is still open');
+    const back = new Promise<Buffer>((resolve) => talking.once('data', resolve));
+    talking.write('still');
+    assert.is(String(await withTimeout(back, 2000, 'an echo after the sweep')), 'still');
+  } finally {
+    quiet.destroy();
+    talking.destroy();
+    await tb.stop();
+    await closeServer(echo);
+  }
+});
+
+idle.run();

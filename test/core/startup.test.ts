@@ -1,0 +1,108 @@
+/**
+ * What makes start-up fast without changing behaviour: the on-disk cache of esbuild
+ * outputs (core/bundle-cache.ts), user modules bundled with 'protobalance' bound to the
+ * running instance (core/import-fresh.ts), the bin's choice between the prebuilt bundle
+ * and the sources (bin/fresh-bundle.js), and the data path chosen at start-up.
+ */
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { freshBundle } from '../../bin/fresh-bundle.js';
+import { cachedBuild } from '../../core/bundle-cache.ts';
+import { chooseDataPath } from '../../core/datapath/index.ts';
+import { defineConfig } from '../../core/index.ts';
+import { importFresh } from '../../core/import-fresh.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+test('a cached build is reused while its inputs are unchanged, and rebuilt when one changes', async () => {
+  const dir = tmpDir({ 'a.txt': 'one' });
+  const cache = tmpDir();
+  const input = path.join(dir, 'a.txt');
+  // Inputs must be older than the build for the output to be kept.
+  utimesSync(input, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+  let builds = 0;
+  const make = async () => ({ code: `built ${++builds}`, inputs: [input] });
+  const first = await cachedBuild('k', make, { dir: cache });
+  const second = await cachedBuild('k', make, { dir: cache });
+  assert.equal([first.code, first.cached, second.code, second.cached], ['built 1', false, 'built 1', true]);
+  writeFileSync(input, 'two, longer');
+  const third = await cachedBuild('k', make, { dir: cache });
+  assert.equal([third.code, third.cached], ['built 2', false]);
+  const other = await cachedBuild('another key', make, { dir: cache });
+  assert.is(other.cached, false, 'another key is another entry');
+});
+
+test('a build whose input changed while it was being made is not kept', async () => {
+  const dir = tmpDir({ 'a.txt': 'one' });
+  const cache = tmpDir();
+  const input = path.join(dir, 'a.txt');
+  let builds = 0;
+  const make = async () => {
+    builds++;
+    writeFileSync(input, `edited during build ${builds}`);
+    return { code: `built ${builds}`, inputs: [input] };
+  };
+  await cachedBuild('k', make, { dir: cache });
+  const again = await cachedBuild('k', make, { dir: cache });
+  assert.is(again.cached, false);
+});
+
+test("a user module's 'protobalance' import is this running instance, and its relative TypeScript imports are bundled fresh", async () => {
+  const dir = tmpDir({
+    'helper.ts': `export const port: number = 1000;\n`,
+    'mod.ts': `import { defineConfig } from 'protobalance';\nimport { port } from './helper.ts';\nexport default { defineConfig, port };\n`,
+  });
+  const file = path.join(dir, 'mod.ts');
+  const first = (await importFresh(file)).default as { defineConfig: unknown; port: number };
+  assert.is(first.defineConfig, defineConfig, 'the same function object as the running core');
+  assert.is(first.port, 1000);
+  writeFileSync(path.join(dir, 'helper.ts'), `export const port: number = 2000; // edited\n`);
+  const second = (await importFresh(file)).default as { port: number };
+  assert.is(second.port, 2000, 'an edit of an imported file is seen');
+});
+
+test('a syntax error in an imported file names that file, line and column', async () => {
+  const dir = tmpDir({ 'helper.ts': `export const x = ;\n`, 'mod.ts': `import { x } from './helper.ts';\nexport default x;\n` });
+  const err = await importFresh(path.join(dir, 'mod.ts')).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.ok(err, 'it fails');
+  assert.match(err!.message, `${path.join(dir, 'helper.ts')}:1:18`);
+});
+
+test('the bin runs the prebuilt bundle only while it is newer than every source it was built from', () => {
+  const root = tmpDir({ 'core/a.ts': 'a', 'core/b.ts': 'b' });
+  mkdirSync(path.join(root, 'dist'));
+  const url = pathToFileURL(`${root}/`);
+  const old = new Date(Date.now() - 60_000);
+  for (const f of ['core/a.ts', 'core/b.ts']) utimesSync(path.join(root, f), old, old);
+  writeFileSync(path.join(root, 'dist/inputs.json'), JSON.stringify({ builtAt: Date.now() - 1000, sources: ['core/a.ts', 'core/b.ts'] }));
+  assert.is(freshBundle(url, {}), true);
+  assert.is(freshBundle(url, { PROTOBALANCE_FROM_SOURCE: '1' }), false, 'forced to the sources');
+  writeFileSync(path.join(root, 'core/b.ts'), 'edited');
+  assert.is(freshBundle(url, {}), false, 'a source edited after the build');
+  writeFileSync(path.join(root, 'dist/inputs.json'), JSON.stringify({ builtAt: Date.now() + 1000, sources: ['core/a.ts', 'core/gone.ts'] }));
+  assert.is(freshBundle(url, {}), false, 'a source that no longer exists');
+  assert.is(freshBundle(pathToFileURL(`${tmpDir()}/`), {}), false, 'no bundle');
+});
+
+test('the data path: fast on this Node unless the config or PROTOBALANCE_DATAPATH says net', () => {
+  const saved = process.env.PROTOBALANCE_DATAPATH;
+  try {
+    delete process.env.PROTOBALANCE_DATAPATH;
+    assert.is(chooseDataPath('auto').path.name, 'fast', `Node ${process.version} has the bindings the fast path needs`);
+    assert.is(chooseDataPath('fast').path.name, 'fast');
+    assert.is(chooseDataPath('net').path.name, 'net');
+    process.env.PROTOBALANCE_DATAPATH = 'net';
+    assert.is(chooseDataPath('auto').path.name, 'net');
+    assert.is(chooseDataPath('fast').path.name, 'fast', 'an explicit config choice wins over the variable');
+  } finally {
+    if (saved === undefined) delete process.env.PROTOBALANCE_DATAPATH;
+    else process.env.PROTOBALANCE_DATAPATH = saved;
+  }
+});
+
+test.run();
