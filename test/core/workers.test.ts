@@ -149,6 +149,29 @@ test('round robin stays fair across processes', async () => {
   }
 });
 
+test('connection-rate stays fair across processes: each weighs what the others send', async () => {
+  const a = await startEchoServer();
+  const b = await startEchoServer();
+  const { group, port } = await startGroup([addr(a), addr(b)], "balance: 'connection-rate'");
+  try {
+    // Rounds over several seconds, so that the shared per-node rates (once a second) count.
+    for (let i = 0; i < 12; i++) {
+      for (const s of await openEchoing(port, 40)) s.destroy();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const per = served(await group.statusByProcess());
+    assert.ok(per.every((n) => n > 0), `both processes served (${per.join(', ')})`);
+    const [na, nb] = (await group.status()).map((n) => n.totalConnections);
+    const share = na! / (na! + nb!);
+    assert.is(na! + nb!, 480);
+    assert.ok(share >= 0.4 && share <= 0.6, `node shares ${na}:${nb}`);
+  } finally {
+    await group.stop(0);
+    await closeServer(a);
+    await closeServer(b);
+  }
+});
+
 test('affinity holds across processes: every connection of a client reaches one node', async () => {
   const names = ['a', 'b'];
   const servers = await Promise.all(names.map((name) => startServer((s) => s.end(name))));
