@@ -18,8 +18,17 @@
  */
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import * as bindings from './fast-bindings.ts';
+import { loadBindings, timeoutError, uvError, type AddressOut } from './fast-bindings.ts';
 import type { AcceptHandler, DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
+
+const BACKLOG = 511;
+
+type TcpHandle = bindings.TcpHandle<FastEndpoint, FastListen>;
+type WriteReq = bindings.WriteReq<FastEndpoint>;
+type ShutdownReq = bindings.ShutdownReq<FastEndpoint>;
+type ConnectReq = bindings.ConnectReq<FastEndpoint>;
+let B: bindings.Bindings<FastEndpoint, FastListen>;
 
 // node:dns is loaded by the first host name to resolve: addresses are the usual case.
 const require = createRequire(import.meta.url);
@@ -28,137 +37,6 @@ let dns: typeof import('node:dns') | undefined;
 function lookup(host: string, done: (err: Error | null, address: string, family: number) => void): void {
   dns ??= require('node:dns') as typeof import('node:dns');
   dns.lookup(host, done);
-}
-
-interface TcpHandle {
-  /** Accessors that accept functions only (setting null aborts the process). */
-  onread: (this: TcpHandle, buffer: ArrayBuffer | undefined) => void;
-  onconnection: (this: TcpHandle, status: number, client?: TcpHandle) => void;
-  readStart(): number;
-  readStop(): number;
-  writeBuffer(req: WriteReq, data: Uint8Array): number;
-  shutdown(req: ShutdownReq): number;
-  /** The callback is called with the handle as `this`. */
-  close(cb?: (this: TcpHandle) => void): void;
-  reset(cb?: (this: TcpHandle) => void): number;
-  setNoDelay(on: boolean): number;
-  getpeername(out: AddressOut): number;
-  getsockname(out: AddressOut): number;
-  connect(req: ConnectReq, address: string, port: number): number;
-  connect6(req: ConnectReq, address: string, port: number): number;
-  bind(address: string, port: number): number;
-  bind6(address: string, port: number, flags: number): number;
-  listen(backlog: number): number;
-  /** Our back-pointers, set on the handle object so that callbacks need no closures. */
-  pbEndpoint?: FastEndpoint;
-  pbListen?: FastListen;
-}
-
-interface AddressOut {
-  address?: string;
-  port?: number;
-  family?: string;
-}
-
-interface WriteReq {
-  handle: TcpHandle | null;
-  oncomplete: (this: WriteReq, status: number) => void;
-  target: FastEndpoint | null;
-  source: FastEndpoint | null;
-  buffer: Uint8Array | null;
-}
-
-interface ShutdownReq {
-  handle: TcpHandle | null;
-  oncomplete: (this: ShutdownReq, status: number) => void;
-  endpoint: FastEndpoint | null;
-}
-
-interface ConnectReq {
-  oncomplete: (this: ConnectReq, status: number) => void;
-  address: string;
-  port: number;
-  endpoint: FastEndpoint | null;
-}
-
-interface Bindings {
-  TCP: new (type: number) => TcpHandle;
-  TCPConnectWrap: new () => ConnectReq;
-  WriteWrap: new () => WriteReq;
-  ShutdownWrap: new () => ShutdownReq;
-  SOCKET: number;
-  SERVER: number;
-  state: Int32Array;
-  kReadBytesOrError: number;
-  kArrayBufferOffset: number;
-  kLastWriteWasAsync: number;
-  UV_EOF: number;
-}
-
-const BACKLOG = 511;
-
-function loadBindings(): Bindings | string {
-  const binding = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
-  if (typeof binding !== 'function') return 'process.binding is not available';
-  try {
-    const tcp = binding('tcp_wrap') as Record<string, any>;
-    const stream = binding('stream_wrap') as Record<string, any>;
-    const uv = binding('uv') as Record<string, any>;
-    const TCP = tcp.TCP;
-    const needs: [string, unknown][] = [
-      ['tcp_wrap.TCP', TCP],
-      ['tcp_wrap.TCPConnectWrap', tcp.TCPConnectWrap],
-      ['stream_wrap.WriteWrap', stream.WriteWrap],
-      ['stream_wrap.ShutdownWrap', stream.ShutdownWrap],
-    ];
-    for (const [name, value] of needs) if (typeof value !== 'function') return `${name} is missing`;
-    for (const m of ['readStart', 'readStop', 'writeBuffer', 'shutdown', 'close', 'reset', 'setNoDelay', 'getpeername', 'getsockname', 'connect', 'connect6', 'bind', 'bind6', 'listen']) {
-      if (typeof TCP.prototype[m] !== 'function') return `TCP.prototype.${m} is missing`;
-    }
-    const state = stream.streamBaseState;
-    if (!(state instanceof Int32Array)) return 'stream_wrap.streamBaseState is missing';
-    for (const k of ['kReadBytesOrError', 'kArrayBufferOffset', 'kLastWriteWasAsync']) {
-      if (typeof stream[k] !== 'number') return `stream_wrap.${k} is missing`;
-    }
-    if (typeof tcp.constants?.SOCKET !== 'number' || typeof tcp.constants?.SERVER !== 'number') return 'tcp_wrap.constants is missing';
-    return {
-      TCP,
-      TCPConnectWrap: tcp.TCPConnectWrap,
-      WriteWrap: stream.WriteWrap,
-      ShutdownWrap: stream.ShutdownWrap,
-      SOCKET: tcp.constants.SOCKET,
-      SERVER: tcp.constants.SERVER,
-      state,
-      kReadBytesOrError: stream.kReadBytesOrError,
-      kArrayBufferOffset: stream.kArrayBufferOffset,
-      kLastWriteWasAsync: stream.kLastWriteWasAsync,
-      UV_EOF: typeof uv.UV_EOF === 'number' ? uv.UV_EOF : -4095,
-    };
-  } catch (err) {
-    return `internal bindings refused: ${(err as Error).message}`;
-  }
-}
-
-let B: Bindings;
-
-function uvError(status: number, syscall: string): NodeJS.ErrnoException {
-  let code: string;
-  try {
-    code = getSystemErrorName(status);
-  } catch {
-    code = `UV${status}`;
-  }
-  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
-  err.code = code;
-  err.errno = status;
-  err.syscall = syscall;
-  return err;
-}
-
-function timeoutError(ms: number): NodeJS.ErrnoException {
-  const err: NodeJS.ErrnoException = new Error(`connect timed out after ${ms} ms`);
-  err.code = 'ETIMEDOUT';
-  return err;
 }
 
 const addressOut: AddressOut = {};
@@ -560,7 +438,7 @@ export const fastDataPath: DataPath = {
 
 /** The fast data path when this Node's bindings fit, else why not. */
 export function probeFastDataPath(): DataPath | string {
-  const loaded = loadBindings();
+  const loaded = loadBindings<FastEndpoint, FastListen>();
   if (typeof loaded === 'string') return loaded;
   B = loaded;
   return fastDataPath;

@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Balancer, type BalancerOptions } from '../balancer.ts';
 import { describeError } from '../errors.ts';
+import { BUNDLED } from '../paths.ts';
 import type { Generation } from '../generation.ts';
 import type { ListeningAddress } from '../hooks.ts';
 import type { Logger } from '../logger.ts';
@@ -207,7 +208,8 @@ export class ProcessGroup {
   }
 
   private spawn(index: number): Promise<void> {
-    const entry = this.options.workerEntry ?? fileURLToPath(new URL('./worker-entry.js', import.meta.url));
+    // In the prebuilt bundle this code sits in dist/, beside the bundled worker.
+    const entry = this.options.workerEntry ?? fileURLToPath(new URL(BUNDLED ? './worker.mjs' : './worker-entry.js', import.meta.url));
     const { fork } = require('node:child_process') as typeof import('node:child_process');
     const child = fork(entry, [], {
       execArgv: this.options.execArgv ?? ['--no-node-snapshot'],
