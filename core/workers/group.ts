@@ -123,9 +123,10 @@ export class ProcessGroup {
     return [this.balancer.status(), ...((await this.askAll({ op: 'status' })) as NodeStatus[][])];
   }
 
-  /** Memory and open files of each process, the primary first. */
-  async resources(): Promise<ProcessResources[]> {
-    return [processResources(), ...((await this.askAll({ op: 'resources' })) as ProcessResources[])];
+  /** Memory and open files of each process, the primary first (after a full GC in each with `gc`). */
+  async resources(options: { gc?: boolean } = {}): Promise<ProcessResources[]> {
+    const gc = options.gc === true;
+    return [processResources(gc), ...((await this.askAll({ op: 'resources', gc })) as ProcessResources[])];
   }
 
   /** Pids of the workers serving now. */

@@ -13,7 +13,7 @@ export type Request =
   | { op: 'setNodeState'; key: string; state: NodeState }
   | { op: 'reload' }
   | { op: 'status' }
-  | { op: 'resources' }
+  | { op: 'resources'; gc?: boolean }
   | { op: 'stopAccepting' }
   | { op: 'stop'; drainTimeout: number };
 

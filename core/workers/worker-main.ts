@@ -63,7 +63,7 @@ async function handle(req: Request): Promise<unknown> {
     case 'status':
       return b.status();
     case 'resources':
-      return processResources();
+      return processResources(req.gc === true);
     case 'stopAccepting':
       await b.stopAccepting();
       return null;

@@ -71,6 +71,10 @@ test('two processes accept on one listener; status sums them; node states reach 
     assert.ok(per.every((n) => n > 0), `every process served some (per process: ${per.join(', ')})`);
     const summed = await group.status();
     assert.is(summed[0]!.totalConnections, total, 'the summed status counts every connection');
+    const resources = await group.resources({ gc: true });
+    assert.is(resources.length, 2, 'memory and files of each process');
+    assert.equal(resources.map((r) => r.pid), [process.pid, ...group.workerPids()]);
+    assert.ok(resources.every((r) => r.rss > r.heapUsed && r.heapUsed > 0 && r.openFiles > 0));
     assert.is(per.reduce((a, b) => a + b, 0), total);
 
     const held = await openEchoing(port, 40);
