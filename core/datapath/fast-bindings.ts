@@ -25,6 +25,8 @@ export interface TcpHandle<E = unknown, L = unknown> {
   bind(address: string, port: number): number;
   bind6(address: string, port: number, flags: number): number;
   listen(backlog: number): number;
+  /** Read into this buffer from now on (the data path's own, per direction). */
+  useUserBuffer?(buffer: Uint8Array): void;
   /** Our back-pointers, set on the handle object so that callbacks need no closures. */
   pbEndpoint?: E;
   pbListen?: L;

@@ -23,6 +23,13 @@ import { loadBindings, timeoutError, uvError, type AddressOut } from './fast-bin
 import type { AcceptHandler, DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
 
 const BACKLOG = 511;
+/** What libuv offers Node to read into, per read. */
+const LIBUV_READ_SIZE = 65_536;
+const BULK_AFTER_FULL_READS = 4;
+const BULK_BUFFER_SIZE = 256 * 1024;
+
+/** Diagnostics: how many directions moved to a buffer of their own (bulk transfers). */
+export const fastPathCounters = { ownBuffers: 0 };
 
 type TcpHandle = bindings.TcpHandle<FastEndpoint, FastListen>;
 type WriteReq = bindings.WriteReq<FastEndpoint>;
@@ -83,6 +90,8 @@ class FastEndpoint implements Endpoint {
   private shutdownWanted = false;
   private shutdownDone = false;
   private timer: NodeJS.Timeout | undefined;
+  private fullReads = 0;
+  private ownBuffer: Buffer | undefined;
 
   constructor(handle: TcpHandle, listener: EndpointListener) {
     this.handle = handle;
@@ -150,7 +159,7 @@ class FastEndpoint implements Endpoint {
     this.reading = true;
   }
 
-  onData(buffer: ArrayBuffer, n: number): void {
+  onData(buffer: ArrayBuffer | undefined, n: number): void {
     if (!this.sawData) {
       this.sawData = true;
       this.listener.onFirstData(this);
@@ -159,7 +168,23 @@ class FastEndpoint implements Endpoint {
     this.bytesRead += n;
     const to = this.target;
     if (to === null || to.closed) return;
-    to.write(new Uint8Array(buffer, B.state[B.kArrayBufferOffset], n), this);
+    const own = this.ownBuffer;
+    if (own !== undefined) return to.write(own.subarray(0, n), this);
+    to.write(new Uint8Array(buffer!, B.state[B.kArrayBufferOffset], n), this);
+    if (n >= LIBUV_READ_SIZE && ++this.fullReads >= BULK_AFTER_FULL_READS) this.takeOwnBuffer();
+  }
+
+  /**
+   * A bulk transfer: this direction reads into a buffer of its own, larger than libuv's
+   * 64 KiB, with no allocation per read. Safe because nothing reads into it again until
+   * what was read from it has been written: a write that waits stops this side's reading.
+   * Connections that never stream never get one, so idle ones stay small.
+   */
+  private takeOwnBuffer(): void {
+    if (typeof this.handle.useUserBuffer !== 'function') return;
+    this.ownBuffer = Buffer.allocUnsafeSlow(BULK_BUFFER_SIZE);
+    fastPathCounters.ownBuffers++;
+    this.handle.useUserBuffer(this.ownBuffer);
   }
 
   onEof(): void {
@@ -303,7 +328,7 @@ function onRead(this: TcpHandle, buffer: ArrayBuffer | undefined): void {
   const ep = this.pbEndpoint;
   if (ep === undefined || ep.closed) return;
   const n = B.state[B.kReadBytesOrError]!;
-  if (n > 0) return ep.onData(buffer!, n);
+  if (n > 0) return ep.onData(buffer, n);
   if (n === 0) return;
   if (n === B.UV_EOF) return ep.onEof();
   ep.fail(uvError(n, 'read'));
