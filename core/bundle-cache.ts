@@ -9,7 +9,7 @@
  * else a folder of the user's own (mode 0700) in the temp directory.
  * `PROTOBALANCE_CACHE=0` turns it off.
  */
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,10 +30,14 @@ interface Stored extends Built {
 }
 
 let dir: string | null | undefined;
+/** The settings `dir` was found for: it is looked for again when they change. */
+let dirFor: string | undefined;
 const MTIME_MARGIN_MS = 50;
 
 function cacheDir(): string | null {
-  if (dir !== undefined) return dir;
+  const settings = `${process.env.PROTOBALANCE_CACHE ?? ''}\n${process.env.PROTOBALANCE_CACHE_DIR ?? ''}`;
+  if (dir !== undefined && dirFor === settings) return dir;
+  dirFor = settings;
   if (process.env.PROTOBALANCE_CACHE === '0') return (dir = null);
   const candidates = [
     process.env.PROTOBALANCE_CACHE_DIR,
@@ -83,6 +87,7 @@ export async function cachedBuild(
     try {
       const stored = JSON.parse(readFileSync(file, 'utf8')) as Stored;
       if (stored.key === fullKey && stored.inputs.every((input, i) => stamp(input) === stored.stamps[i])) {
+        touch(file);
         return { code: stored.code, inputs: stored.inputs, extra: stored.extra, cached: true };
       }
     } catch {
@@ -130,7 +135,17 @@ function fnv1a(text: string): string {
 
 const MAX_ENTRIES = 256;
 
-/** Past MAX_ENTRIES, the least recently written quarter goes (configs come and go). */
+/** An entry in use is marked recent, so that pruning keeps it. */
+function touch(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // Only the pruning order suffers.
+  }
+}
+
+/** Past MAX_ENTRIES, the least recently used quarter goes (configs come and go). */
 function prune(base: string): void {
   const names = readdirSync(base).filter((n) => n.endsWith('.json'));
   if (names.length <= MAX_ENTRIES) return;

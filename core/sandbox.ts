@@ -33,6 +33,7 @@ export interface SandboxLimits {
 
 const BATCH = 64;
 const SCRIPT_NAME = 'pb-sandbox.js';
+const ENTRY_NAME = 'pb-entry.js';
 
 const SHIM = `const id = (x) => x;
 export const defineAlgorithm = id, definePolicy = id, definePlugin = id, defineConfig = id;`;
@@ -82,7 +83,7 @@ async function bundleNow(
   try {
     const { build } = await esbuild();
     const result = await build({
-      stdin: { contents: entry, resolveDir: baseDir, sourcefile: 'pb-entry.js', loader: 'js' },
+      stdin: { contents: entry, resolveDir: baseDir, sourcefile: ENTRY_NAME, loader: 'js' },
       absWorkingDir: baseDir,
       bundle: true,
       write: false,
@@ -99,7 +100,8 @@ async function bundleNow(
     const js = result.outputFiles.find((f) => f.path.endsWith('.js'))!;
     const map = result.outputFiles.find((f) => f.path.endsWith('.map'))!;
     const inputs = Object.keys(result.metafile.inputs)
-      .filter((p) => !p.includes(':') && !p.startsWith('<'))
+      // The generated entry (stdin, named ENTRY_NAME) and the shim are no files.
+      .filter((p) => !p.includes(':') && !p.startsWith('<') && p !== ENTRY_NAME)
       .map((p) => path.resolve(baseDir, p));
     return { code: js.text, mapText: map.text, inputs };
   } catch (err) {
@@ -231,7 +233,7 @@ class IsolatedChooser implements Chooser {
     const re = new RegExp(`${SCRIPT_NAME.replace('.', '\\.')}:(\\d+):(\\d+)`, 'g');
     for (let m = re.exec(stack); m; m = re.exec(stack)) {
       const pos = originalPosition(this.bundle.map, Number(m[1]), Number(m[2]));
-      if (pos && !pos.source.includes('pb-entry.js')) return `${pos.source}:${pos.line}:${pos.column}: `;
+      if (pos && !pos.source.includes(ENTRY_NAME)) return `${pos.source}:${pos.line}:${pos.column}: `;
     }
     return '';
   }

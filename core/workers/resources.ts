@@ -4,17 +4,19 @@
  * different times compare what is live, not what the collector has yet to free.
  */
 import { readdirSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { createRequire } from 'node:module';
 import type { ProcessResources } from './protocol.ts';
+
+const require = createRequire(import.meta.url);
 
 let collect: (() => void) | undefined;
 
 function fullGc(): void {
   if (!collect) {
-    // The documented way to reach V8's gc() without starting Node with --expose-gc.
-    setFlagsFromString('--expose-gc');
-    collect = runInNewContext('gc') as () => void;
+    // The documented way to reach V8's gc() without starting Node with --expose-gc
+    // (node:v8 and node:vm loaded only then, not at every start).
+    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+    collect = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
   }
   collect();
 }

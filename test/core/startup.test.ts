@@ -4,7 +4,7 @@
  * running instance (core/import-fresh.ts), the bin's choice between the prebuilt bundle
  * and the sources (bin/fresh-bundle.js), and the data path chosen at start-up.
  */
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
@@ -14,6 +14,7 @@ import { cachedBuild } from '../../core/bundle-cache.ts';
 import { chooseDataPath } from '../../core/datapath/index.ts';
 import { defineConfig } from '../../core/index.ts';
 import { importFresh } from '../../core/import-fresh.ts';
+import { createSandboxRunner } from '../../core/sandbox.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 test('a cached build is reused while its inputs are unchanged, and rebuilt when one changes', async () => {
@@ -47,6 +48,27 @@ test('a build whose input changed while it was being made is not kept', async ()
   await cachedBuild('k', make, { dir: cache });
   const again = await cachedBuild('k', make, { dir: cache });
   assert.is(again.cached, false);
+});
+
+test('an algorithm bundled for the sandbox is kept in the cache, with its source files as inputs', async () => {
+  const cache = tmpDir();
+  const saved = process.env.PROTOBALANCE_CACHE_DIR;
+  process.env.PROTOBALANCE_CACHE_DIR = cache;
+  try {
+    const module = new URL('../../plugins/balancers/round-robin.ts', import.meta.url).href;
+    for (let i = 0; i < 2; i++) {
+      const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: tmpDir() });
+      await runner.create(module, { cluster: 'c' });
+      runner.dispose();
+    }
+    const entries = readdirSync(cache).map((f) => JSON.parse(readFileSync(path.join(cache, f), 'utf8')) as { key: string; inputs: string[] });
+    const sandbox = entries.filter((e) => e.key.includes('\nsandbox\n'));
+    assert.is(sandbox.length, 2, 'one entry per base folder');
+    assert.ok(sandbox.every((e) => e.inputs.length === 1 && e.inputs[0]!.endsWith('plugins/balancers/round-robin.ts')), JSON.stringify(sandbox.map((e) => e.inputs)));
+  } finally {
+    if (saved === undefined) delete process.env.PROTOBALANCE_CACHE_DIR;
+    else process.env.PROTOBALANCE_CACHE_DIR = saved;
+  }
 });
 
 test("a user module's 'protobalance' import is this running instance, and its relative TypeScript imports are bundled fresh", async () => {
