@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { importFresh } from './import-fresh.ts';
-import semver from 'semver';
+// Only the function used: the whole of semver costs start-up time.
+import satisfies from 'semver/functions/satisfies.js';
 import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
 import { tapOnlyView, type Hooks } from './hooks.ts';
 import type { PluginApi } from './plugin-api.ts';
@@ -52,7 +53,7 @@ export function toPlugin(exported: unknown, options: unknown, source: string): P
     throw pbError(ErrorCodes.PLUGIN_INVALID, `plugin ${p.name} (${source}): "enforce" must be "pre" or "post"`);
   }
   const range = p.meta?.protobalance;
-  if (range !== undefined && !semver.satisfies(VERSION, range, { includePrerelease: true })) {
+  if (range !== undefined && !satisfies(VERSION, range, { includePrerelease: true })) {
     throw pbError(
       ErrorCodes.PLUGIN_INVALID,
       `plugin ${p.name} (${source}) needs protobalance ${range}, but this is ${VERSION}`,
