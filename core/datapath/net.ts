@@ -82,6 +82,9 @@ class NetEndpoint implements Endpoint {
 
   reset(): void {
     if (this.socket.destroyed) return;
+    // A socket whose shutdown is in flight cannot be reset (libuv refuses, and the socket
+    // would then never close): it is closed plainly.
+    if (this.socket.writableEnded && !this.socket.writableFinished) return void this.socket.destroy();
     try {
       this.socket.resetAndDestroy();
     } catch {

@@ -692,3 +692,45 @@ idle('a connection silent both ways for idleTimeout is closed; one that talks li
 });
 
 idle.run();
+
+// ─── a reset after a half-close: the connection still ends, nothing is left open ───
+
+const resetAfterHalfClose = suite('forward: reset after a half-close');
+
+resetAfterHalfClose('a client half-closes, then resets; the node answers late: both sides close, the connection is finished', async () => {
+  let nodeSide: Socket | undefined;
+  const server = await startServer((s) => {
+    nodeSide = s;
+    s.resume();
+  });
+  const tb = await startBalancer(oneCluster([`${HOST}:${portOf(server)}`]));
+  try {
+    const client = await connect(tb.port, { allowHalfOpen: true });
+    client.write('hello');
+    await waitFor(() => nodeSide !== undefined, 2000, 'the node connection');
+    const node = nodeSide!;
+    const nodeEnded = new Promise((resolve) => node.once('end', resolve));
+    client.end();
+    // The balancer passes the client's end on: the node's write side is shut down.
+    await withTimeout(nodeEnded, 2000, 'the end to reach the node');
+    const clientGone = closed(client);
+    client.resetAndDestroy();
+    await clientGone;
+    // Writing to the reset client fails in the balancer, which must then close the node
+    // side (it cannot reset it: its write side is shut down) and finish the connection.
+    const nodeClosed = closed(node);
+    const late = setInterval(() => node.writable && node.write('late answer'), 20);
+    try {
+      await withTimeout(nodeClosed, 3000, 'the node side to be closed');
+    } finally {
+      clearInterval(late);
+    }
+    await waitFor(() => tb.balancer.connections().length === 0, 2000, 'the connection to be finished');
+    assert.is(tb.balancer.node('c/n0')!.activeConnections, 0);
+  } finally {
+    await tb.stop();
+    await closeServer(server);
+  }
+});
+
+resetAfterHalfClose.run();
