@@ -159,6 +159,20 @@ limits('repeated failures mark the algorithm broken; a good pick clears it; no c
   assert.not.ok(guarded.health.broken);
 });
 
+limits('a call that runs out of wall-clock time without spending CPU (a starved machine) gets one more try', async () => {
+  // Atomics.wait stands for a call the scheduler kept waiting: 80 ms past a 50 ms limit.
+  const dir = tmpDir({
+    'slow-once.mjs': `let calls = 0; export default { name: 'slow-once', create() { return { pick(nodes) { if (calls++ === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 80); return nodes[1].id; } }; } };`,
+  });
+  const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: dir });
+  try {
+    const chooser = await runner.create(path.join(dir, 'slow-once.mjs'), { cluster: 'c' });
+    assert.is(chooser.pick(nodes, testClient), 'b', 'answered by the second try');
+  } finally {
+    runner.dispose();
+  }
+});
+
 const batching = suite('sandbox: batched picks');
 
 batching('round robin through the sandbox keeps the exact sequence, and a changed factor replans', async () => {
