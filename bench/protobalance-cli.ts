@@ -3,6 +3,9 @@
  * --config <temp dir>/protobalance.config.ts`, with a generated TypeScript config (one
  * listener and one single-node round-robin cluster per service, log silent, state in the
  * temp dir). Everything else is left at its default, as a user's first config would.
+ * Two targets come from here: affinity off (the default), and the same config with
+ * `affinity: { enabled: true }` on every cluster (client affinity, bindings in
+ * `<stateDir>/affinity.db`).
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -28,9 +31,10 @@ export function workersFieldExists(): boolean {
   }
 }
 
-function configText(dir: string, ports: Ports, upstreams: Addresses, workers: Workers | undefined): string {
+function configText(dir: string, ports: Ports, upstreams: Addresses, workers: Workers | undefined, affinity: boolean): string {
   const listeners = SERVICES.map((s) => `    { port: ${ports[s]}, host: '127.0.0.1', cluster: '${s}' },`).join('\n');
-  const clusters = SERVICES.map((s) => `    ${s}: { balance: 'round-robin', nodes: [{ id: '${s}', address: ${JSON.stringify(upstreams[s])} }] },`).join('\n');
+  const aff = affinity ? ' affinity: { enabled: true },' : '';
+  const clusters = SERVICES.map((s) => `    ${s}: { balance: 'round-robin',${aff} nodes: [{ id: '${s}', address: ${JSON.stringify(upstreams[s])} }] },`).join('\n');
   return `// written by bench/protobalance-cli.ts for one benchmark run
 export default {
   listeners: [
@@ -45,17 +49,21 @@ ${clusters}
 `;
 }
 
-/** `workers`: passed into the config only when given (and the field exists); otherwise the core's default. */
-export function protoBalance(workers: Workers | undefined): ProxyKind {
+/**
+ * `workers`: passed into the config only when given (and the field exists); otherwise the
+ * core's default. `affinity`: `affinity: { enabled: true }` on every cluster (a target of
+ * its own, `protobalance-affinity`).
+ */
+export function protoBalance(workers: Workers | undefined, affinity = false): ProxyKind {
   return {
-    key: 'protobalance',
-    label: 'Proto Balance',
+    key: affinity ? 'protobalance-affinity' : 'protobalance',
+    label: affinity ? 'Proto Balance (affinity on)' : 'Proto Balance',
     missing: undefined,
     async prepare(dir: string, ports: Ports, upstreams: Addresses): Promise<Launch> {
       const own = path.join(dir, `protobalance-${ports.echo}`);
       await mkdir(own, { recursive: true });
       const config = path.join(own, 'protobalance.config.ts');
-      await writeFile(config, configText(own, ports, upstreams, workers));
+      await writeFile(config, configText(own, ports, upstreams, workers, affinity));
       return { file: process.execPath, args: ['--no-node-snapshot', CLI, 'start', '--config', config], cwd: ROOT };
     },
   };

@@ -1,6 +1,6 @@
 /**
- * What the side-by-side benchmark needs from any proxy under test (Proto Balance, HAProxy,
- * nginx): three TCP listeners on 127.0.0.1, each forwarding to one backend, started from a
+ * What the side-by-side benchmark needs from any proxy under test (Proto Balance with
+ * client affinity off and on, HAProxy, nginx): three TCP listeners on 127.0.0.1, each forwarding to one backend, started from a
  * generated config and timed from spawn to the first byte echoed through it. Each proxy's
  * own file only writes its config and names its command line; starting, timing and stopping
  * are the same for all, so no proxy is measured differently.
@@ -32,8 +32,11 @@ export interface Launch {
   stopSignal?: NodeJS.Signals;
 }
 
+/** The proxies under test; Proto Balance twice, with client affinity off and on. */
+export type ProxyKey = 'protobalance' | 'protobalance-affinity' | 'haproxy' | 'nginx';
+
 export interface ProxyKind {
-  readonly key: 'protobalance' | 'haproxy' | 'nginx';
+  readonly key: ProxyKey;
   readonly label: string;
   /** Why it cannot run here (not installed, module missing), or undefined. */
   readonly missing: string | undefined;

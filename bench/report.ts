@@ -101,6 +101,7 @@ export async function writeResults(file: URL, body: string, notes: readonly stri
 export const SIDE_COLUMNS = [
   ['direct', 'direct'],
   ['protobalance', 'Proto Balance'],
+  ['protobalance-affinity', 'Proto Balance (affinity on)'],
   ['haproxy', 'HAProxy'],
   ['nginx', 'nginx'],
 ] as const;
@@ -111,18 +112,27 @@ export interface SideRow {
   values: Partial<Record<SideColumn, number>>;
 }
 
+/** The ratio columns, in order: a Proto Balance target's figure over another proxy's. */
+const SIDE_RATIOS = [
+  ['PB/HAProxy', 'protobalance', 'haproxy'],
+  ['PB+aff/HAProxy', 'protobalance-affinity', 'haproxy'],
+  ['PB/nginx', 'protobalance', 'nginx'],
+  ['PB+aff/nginx', 'protobalance-affinity', 'nginx'],
+] as const satisfies readonly (readonly [string, SideColumn, SideColumn])[];
+
 /**
- * Direct, Proto Balance, HAProxy and nginx, then Proto Balance's figure over each of the
- * other two proxies'. `absent`: targets that could not run here; their cells say so rather
- * than look like a failed measurement.
+ * Direct, Proto Balance with affinity off and on, HAProxy and nginx, then each Proto
+ * Balance target's figure over each of the other two proxies'. `absent`: targets that
+ * could not run here; their cells say so rather than look like a failed measurement.
  */
 export function sideBySideTable(rows: readonly SideRow[], absent: ReadonlySet<SideColumn>): string {
-  const lines = [`| figure | ${SIDE_COLUMNS.map(([, label]) => label).join(' | ')} | PB/HAProxy | PB/nginx |`, `|---|${SIDE_COLUMNS.map(() => '---:').join('|')}|---:|---:|`];
+  const labels = [...SIDE_COLUMNS.map(([, label]) => label), ...SIDE_RATIOS.map(([label]) => label)];
+  const lines = [`| figure | ${labels.join(' | ')} |`, `|---|${labels.map(() => '---:').join('|')}|`];
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b !== 0 ? a / b : undefined);
   for (const r of rows) {
     const cells = SIDE_COLUMNS.map(([key]) => (absent.has(key) ? 'absent' : fmt(r.values[key])));
-    const pb = r.values.protobalance;
-    lines.push(`| ${r.figure} | ${cells.join(' | ')} | ${fmt(ratio(pb, r.values.haproxy))} | ${fmt(ratio(pb, r.values.nginx))} |`);
+    const ratios = SIDE_RATIOS.map(([, a, b]) => fmt(ratio(r.values[a], r.values[b])));
+    lines.push(`| ${r.figure} | ${[...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
 }

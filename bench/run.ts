@@ -5,7 +5,8 @@
  * each built-in algorithm, sandboxed and in-process (bench/selection.ts), and the connection
  * rate of the sandboxed round robin against the same balancer running its algorithm in
  * process (bench/compare.ts). Then, side by side, the same kind of load through Proto
- * Balance, HAProxy and nginx with wrk and iperf3 (bench/side-by-side.ts). Prints markdown
+ * Balance (client affinity off, then on), HAProxy and nginx with wrk and iperf3
+ * (bench/side-by-side.ts). Prints markdown
  * tables and writes them, with the date, Node version and machine, to bench/RESULTS.md.
  *
  * `--only=side-by-side` runs just that last part and replaces just its section of

@@ -1,6 +1,6 @@
 /**
  * Side by side: the same backends on 127.0.0.1 measured directly, through Proto Balance
- * (its CLI, as a user starts it), through HAProxy and through nginx stream, one target at a
+ * (its CLI, as a user starts it; with client affinity off, then on), through HAProxy and through nginx stream, one target at a
  * time, in one run. The point is a reference: figures for Proto Balance alone say little
  * about whether they are good, and the direct column says what the machine and the load
  * tools themselves can do. What is measured is in bench/side-phases.ts; the section written
@@ -19,11 +19,11 @@ import { nginxStream, startNginxHttp } from './nginx.ts';
 import { freePort } from './probe.ts';
 import { machineBusyMicros, sampleTree, treeAvailable } from './proc-tree.ts';
 import { protoBalance, workersFieldExists, type Workers } from './protobalance-cli.ts';
-import { startProxy, type Addresses, type Ports, type ProxyKind, type RunningProxy } from './proxies.ts';
+import { startProxy, type Addresses, type Ports, type ProxyKey, type ProxyKind, type RunningProxy } from './proxies.ts';
 import { bulk, idleMemory, rate, warmUp, type RateFigures, type Roots, type Tools } from './side-phases.ts';
 import { median, sideSection, type Setup } from './side-section.ts';
 
-export type TargetKey = 'direct' | 'protobalance' | 'haproxy' | 'nginx';
+export type TargetKey = 'direct' | ProxyKey;
 
 export interface TargetFigures {
   restMiB?: number;
@@ -111,7 +111,12 @@ export async function sideBySide(o: SideOptions): Promise<SideResult> {
   const loadTools: Tools = { wrk: tools.wrk.path, iperf3: tools.iperf3.path };
   const workersExists = workersFieldExists();
   const workers = workersExists ? o.workers : undefined;
-  const kinds: ProxyKind[] = [protoBalance(workers), haproxy(tools.haproxy, idle.count + 500), nginxStream(tools.nginx, proxyFdLimit(idle))];
+  const kinds: ProxyKind[] = [
+    protoBalance(workers),
+    protoBalance(workers, true),
+    haproxy(tools.haproxy, idle.count + 500),
+    nginxStream(tools.nginx, proxyFdLimit(idle)),
+  ];
   log(`side by side${o.quick ? ' (--quick)' : ''}: ${Object.values(tools).map((t) => (t.path ? `${t.name} ${t.version ?? 'installed'}` : absentReason(t))).join('; ')}`);
   if (idle.note) log(`  ${idle.note}`);
   if (!treeAvailable()) warnings.push('warning: /proc not readable: no CPU or memory figures');

@@ -1,6 +1,6 @@
 /**
- * The side-by-side section of bench/RESULTS.md: the table, then everything a reader needs to
- * trust or redo it (tool versions, the exact wrk and iperf3 command lines, which tools were
+ * The side-by-side section of bench/RESULTS.md: the table (Proto Balance twice, with client
+ * affinity off and on), then everything a reader needs to trust or redo it (tool versions, the exact wrk and iperf3 command lines, which tools were
  * absent and what ran instead, how CPU and memory were counted).
  */
 import { availableParallelism } from 'node:os';
@@ -68,8 +68,8 @@ function rows(f: Map<TargetKey, TargetFigures>, s: Setup): SideRow[] {
 function workersNote(s: Setup): string {
   if (!s.workers.fieldExists) return `Proto Balance \`workers\`: this core has no such config field yet, so one process${s.workers.requested !== undefined ? ` (--workers=${s.workers.requested} ignored)` : ''}`;
   return s.workers.requested === undefined
-    ? 'Proto Balance `workers`: left out of the config (the core default)'
-    : `Proto Balance \`workers: ${JSON.stringify(s.workers.requested)}\` (from --workers)`;
+    ? 'Proto Balance `workers` (both targets): left out of the config (the core default)'
+    : `Proto Balance \`workers: ${JSON.stringify(s.workers.requested)}\` (both targets, from --workers)`;
 }
 
 function shapes(f: Map<TargetKey, TargetFigures>): string {
@@ -96,16 +96,17 @@ function notes(f: Map<TargetKey, TargetFigures>, s: Setup, warnings: readonly st
     ...(!tools.wrk.path ? ['wrk absent: the request rows come from the Node load generator (bench/load.ts) against the Node request/response server, not comparable with wrk figures'] : []),
     ...(!tools.iperf3.path ? ['iperf3 absent: the bulk rows come from Node uploads (bench/load.ts), not comparable with iperf3 figures'] : []),
     ...unavailable.map(([k, why]) => `${k}: not measured: ${why}`),
-    "PB/HAProxy, PB/nginx: Proto Balance's figure divided by the other proxy's; above 1 is better for rates and throughput, worse for latency, CPU, memory and start-up time",
+    "PB/HAProxy, PB/nginx: Proto Balance's figure (affinity off) divided by the other proxy's; PB+aff/HAProxy, PB+aff/nginx: the same for Proto Balance with affinity on; above 1 is better for rates and throughput, worse for latency, CPU, memory and start-up time",
     wrk(s, plan),
     tools.iperf3.path
       ? `bulk: \`${iperfCommandLine(plan.bulkSeconds, 1)}\` and \`${iperfCommandLine(plan.bulkSeconds, 8)}\` against \`iperf3 -s\` (control connection through the proxy too); figure: end.sum_received.bits_per_second`
       : `bulk: Node uploads to the bench/backends.ts bulk sink for ${plan.bulkSeconds} s, 1 and 8 streams, bytes counted by the sink`,
     `backends, the same for every target: ${s.httpBackend === 'nginx' ? 'nginx HTTP (`worker_processes 2`, `access_log off`, `return 200 "<64 bytes>"`, `keepalive_requests 1000000000`)' : s.httpBackend === 'node' ? 'a Node HTTP server (bench/http-backend.ts, one process: nginx absent, so the backend may be the limit)' : 'the Node request/response server (bench/backends.ts)'} for requests, ${tools.iperf3.path ? '`iperf3 -s --forceflush`' : 'the Node bulk sink'} for bulk, the Node echo server (bench/backends.ts) for idle connections and start-up`,
-    'Proto Balance: `node --no-node-snapshot bin/protobalance.js start --config <temp dir>/protobalance.config.ts`, one listener and one single-node round-robin cluster per backend, `log: { level: \'silent\' }`, `stateDir` in the temp dir, all else default',
+    'Proto Balance: `node --no-node-snapshot bin/protobalance.js start --config <temp dir>/protobalance.config.ts`, one listener and one single-node round-robin cluster per backend (the sandboxed round robin), `log: { level: \'silent\' }`, `stateDir` in the temp dir (a fresh one for every start), all else default, so client affinity off',
+    "Proto Balance (affinity on): the same command and config with `affinity: { enabled: true }` on every cluster (client affinity: the built-in `affinity` plugin; bindings in memory, written in batches every 250 ms to `<stateDir>/affinity.db`, SQLite in WAL mode, created empty at each start). Every load tool connects from 127.0.0.1, so each cluster holds one binding: after its first connection every connection finds it bound, its node is dialled without asking the round robin, and the binding's last-seen time is refreshed. The figures are the per-connection cost of looking up and refreshing a binding, not of a large table or of many clients",
     `${workersNote(s)}; process trees after start: ${shapes(f)}`,
     `HAProxy: ${HAPROXY_SETTINGS}; nginx: \`nginx -p <dir> -e <log> -c <conf>\`, \`load_module ngx_stream_module.so\`, \`worker_processes 2\`, \`daemon off\`, stream \`access_log off\`, one \`server { listen; proxy_pass; }\` per backend`,
-    'order: one target at a time (direct, Proto Balance, HAProxy, nginx); per target: idle connections, a 1 s warm-up, keep-alive, new connections, bulk 1 then 8 streams; then the start-up runs with fresh processes',
+    'order: one target at a time (direct, Proto Balance, Proto Balance with affinity on, HAProxy, nginx); per target: idle connections, a 1 s warm-up, keep-alive, new connections, bulk 1 then 8 streams; then the start-up runs with fresh processes',
     '¹ utime + stime (plus reaped children) from /proc/<pid>/stat of the target\'s root process and every descendant (ppid walk), over the phase, divided by the requests the load generator completed; direct column: the request backend\'s tree, for scale',
     `² RSS summed over the tree before and after opening ${s.idle.count.toLocaleString('en-US')} connections through it to the Node echo server (each proven by one echoed byte), divided by the count; closed right after; direct column: the echo server process. A Node proxy's figure includes heap not yet collected (no GC is forced)${s.idle.note ? `; ${s.idle.note}` : ''}`,
     `³ from spawn until a byte sent to the proxy's echo listener comes back from the backend (a connect is retried every 2 ms), ${plan.startRuns} fresh processes after that target's load phases`,
