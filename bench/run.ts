@@ -13,6 +13,9 @@
  * bench/RESULTS.md (the section carries its own date). `--workers=N|auto` passes `workers` into
  * the side-by-side Proto Balance config, once the core has that field.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { freshBundle } from '../bin/fresh-bundle.js';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -28,6 +31,15 @@ import { SIDE_HEADING } from './side-section.ts';
 import { bareNodeStartup, balancerStartup } from './startup.ts';
 
 const quick = process.argv.includes('--quick');
+
+// The product as installed runs the prebuilt bundle (npm install builds it). In a checkout
+// with edits since the last build the bin would fall back to the sources, and the start-up
+// and CPU figures would be those of the TypeScript loader: rebuild first.
+if (!freshBundle(new URL('../', import.meta.url))) {
+  process.stderr.write('bench: dist/ is older than the sources; npm run build first\n');
+  const built = spawnSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' });
+  if (built.status !== 0) process.exit(1);
+}
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 if (only !== undefined && only !== 'side-by-side') {
   process.stderr.write(`bench: --only=${only}: the only part that runs alone is side-by-side\n`);
