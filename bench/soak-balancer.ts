@@ -4,8 +4,8 @@
  * `protobalance start` builds it (the workers load the file themselves).
  *
  * Args: `--dir=<temp dir> --backends=<p1,p2,p3>`. Announces the listening port, then obeys
- * the driver: node states, reloads (some after editing the file), resource and status
- * figures, stop. Its stderr (the group's warn/error log lines) goes to the driver, which
+ * the driver: node states, reloads (some after editing the file), resource figures (plain,
+ * or after a full GC in every process), status, stop. Its stderr (the group's warn/error log lines) goes to the driver, which
  * counts them for the report.
  */
 import { writeFileSync } from 'node:fs';
@@ -99,7 +99,8 @@ async function handle(cmd: SoakCommand): Promise<unknown> {
     case 'reload':
       return reload(cmd.edit);
     case 'resources':
-      return group.resources();
+      // The quiet samples ask for a full GC first (comparable heap levels); the samples under load do not.
+      return group.resources({ gc: cmd.gc === true });
     case 'status':
       return group.status();
     case 'stop':

@@ -3,13 +3,18 @@
  * → close, over and over, through the balancer to the echo backends (bench/soak-backends.ts).
  * Most connections close cleanly after the echo; some half-close right after writing and
  * read the echo until the backend ends; some are destroyed abruptly mid-stream.
+ * Beside them, a pool of long-lived connections (bench/soak-long.ts) that exchange a short
+ * message every ~500 ms and stay open until a Red node kills them, then reconnect.
  *
  * Every failure is classified: a connection open while its node was set to Red is
  * expected to die (the balancer kills those on purpose); anything else is unexpected.
- * The load can be paused (no new connections, the open ones finish) for quiet sampling.
+ * The load can be paused (no new connections, the open ones finish, the long-lived ones
+ * close gracefully) for quiet sampling; unpaused, the long-lived ones reopen.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LongConnection, type LongEnd } from './soak-long.ts';
 
 const NODES = 3;
 const MIN_BYTES = 1024;
@@ -23,22 +28,37 @@ const POOL = randomBytes(256 * 1024);
 
 type Mode = 'close' | 'half-close' | 'abort';
 
+/** Pause after a long-lived connection failed, before it reconnects (no hot loop if all fail). */
+const LONG_RETRY_MS = 100;
+
 /** When each node was set to Red: connections to it that were open then may be killed. */
 export class RedLog {
-  private readonly events: { node: number; from: number; to: number }[] = [];
+  /** `from`: Red command sent; `to`: its answer + slack; `until`: the command that took the node out of Red answered. */
+  private readonly events: { node: number; from: number; to: number; until: number }[] = [];
 
   /** Call just before sending the Red command; call the returned function once it is done. */
   begin(node: number): () => void {
-    const e = { node, from: performance.now(), to: Infinity };
+    const e = { node, from: performance.now(), to: Infinity, until: Infinity };
     this.events.push(e);
     return () => {
       e.to = performance.now() + RED_SLACK_MS;
     };
   }
 
+  /** Call once a command that takes `node` out of Red (to green or yellow) has been answered. */
+  left(node: number): void {
+    const now = performance.now();
+    for (const e of this.events) if (e.node === node && e.until === Infinity) e.until = now;
+  }
+
   /** Did a Red of `node` (any node when unknown) happen while [start, end] was open? */
   explains(node: number | undefined, start: number, end: number): boolean {
     return this.events.some((e) => (node === undefined || e.node === node) && start <= e.to && end >= e.from);
+  }
+
+  /** Was `node` Red at `at`: after its Red command was sent, before the one ending it was answered? */
+  isRed(node: number, at: number): boolean {
+    return this.events.some((e) => e.node === node && at >= e.from && at <= e.until);
   }
 }
 
@@ -56,8 +76,24 @@ export interface LoadCounts {
   unexpectedKinds: Record<string, number>;
   bytesSent: number;
   bytesReceived: number;
-  /** Connections that reached node 1, 2, 3 (from the backend's name byte). */
+  /** Connections that reached node 1, 2, 3 (from the backend's name byte), long-lived ones included. */
   perNode: number[];
+  /** The long-lived pool (its kills and unexpected ends are also in the totals above). */
+  long: LongCounts;
+}
+
+export interface LongCounts {
+  /** Connections opened (each reconnect is a new one). */
+  opened: number;
+  /** Echoes of the short messages received and verified. */
+  exchanges: number;
+  /** Closed by the client on purpose (before a quiet sample, at the end), the backend's end received. */
+  closed: number;
+  /** Ended while their node was Red. */
+  killedByRed: number;
+  /** How those kills looked to the client (`ended-by-peer`, `ECONNRESET`, …). */
+  killedHow: Record<string, number>;
+  unexpected: number;
 }
 
 export class Load {
@@ -72,6 +108,7 @@ export class Load {
     bytesSent: 0,
     bytesReceived: 0,
     perNode: Array.from({ length: NODES }, () => 0),
+    long: { opened: 0, exchanges: 0, closed: 0, killedByRed: 0, killedHow: {}, unexpected: 0 },
   };
   /** A few unexpected failures in full, for the report. */
   readonly unexpectedSamples: string[] = [];
@@ -82,21 +119,26 @@ export class Load {
   private idleWaiters: (() => void)[] = [];
   private busy = 0;
   private loops: Promise<void>[] = [];
+  /** The long-lived connections open now. */
+  private readonly longOpen = new Set<LongConnection>();
 
   constructor(
     private readonly port: number,
     private readonly concurrency: number,
     private readonly red: RedLog,
+    /** Size of the long-lived pool. */
+    private readonly longCount: number,
   ) {}
 
   start(): void {
-    this.loops = Array.from({ length: this.concurrency }, () => this.loop());
+    this.loops = [...Array.from({ length: this.concurrency }, () => this.loop()), ...Array.from({ length: this.longCount }, () => this.longLoop())];
   }
 
-  /** Start no new connection; resolves when the open ones have finished. */
+  /** Start no new connection, close the long-lived ones gracefully; resolves when all have finished. */
   pause(): Promise<void> {
     this.paused = true;
     this.resumed = new Promise((r) => (this.resume = r));
+    for (const conn of this.longOpen) conn.close();
     return this.idle();
   }
 
@@ -108,6 +150,7 @@ export class Load {
   /** End the loops for good; resolves when the last connection has finished. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const conn of this.longOpen) conn.close();
     this.unpause();
     await Promise.all(this.loops);
   }
@@ -129,6 +172,59 @@ export class Load {
       } finally {
         if (--this.busy === 0) for (const w of this.idleWaiters.splice(0)) w();
       }
+    }
+  }
+
+  /** One slot of the long-lived pool: a connection open until closed or killed, then the next. */
+  private async longLoop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.paused) {
+        await this.resumed;
+        continue;
+      }
+      // No await between the check above and adding to longOpen: a pause or stop sees every connection.
+      const conn = new LongConnection(this.port, {
+        sent: (n) => (this.counts.bytesSent += n),
+        received: (n) => (this.counts.bytesReceived += n),
+        exchange: () => this.counts.long.exchanges++,
+      });
+      this.longOpen.add(conn);
+      this.counts.long.opened++;
+      this.busy++;
+      let end: LongEnd;
+      try {
+        end = await conn.ended;
+      } finally {
+        this.longOpen.delete(conn);
+        if (--this.busy === 0) for (const w of this.idleWaiters.splice(0)) w();
+      }
+      this.recordLong(end);
+      if (end.outcome === 'failed' && !this.stopped) await sleep(LONG_RETRY_MS);
+    }
+  }
+
+  private recordLong(end: LongEnd): void {
+    const c = this.counts;
+    if (end.node !== undefined) c.perNode[end.node - 1]!++;
+    if (end.outcome === 'closed') {
+      c.long.closed++;
+      return;
+    }
+    // Expected when its node was Red at this moment; with the node unknown (killed before
+    // the name byte arrived), when some node was set to Red while it was open.
+    const now = performance.now();
+    if (end.node !== undefined ? this.red.isRed(end.node, now) : this.red.explains(undefined, end.opened, now)) {
+      c.killedByRed++;
+      c.long.killedByRed++;
+      c.long.killedHow[end.fail] = (c.long.killedHow[end.fail] ?? 0) + 1;
+      return;
+    }
+    c.unexpected++;
+    c.long.unexpected++;
+    const kind = `long-lived ${end.fail}`;
+    c.unexpectedKinds[kind] = (c.unexpectedKinds[kind] ?? 0) + 1;
+    if (this.unexpectedSamples.length < 10) {
+      this.unexpectedSamples.push(`${kind} (node ${end.node ?? '?'}, open ${((now - end.opened) / 1000).toFixed(1)} s, ${end.exchanges} echoes): ${end.detail}`);
     }
   }
 

@@ -16,7 +16,8 @@ export type SoakCommand =
   | { op: 'state'; key: string; state: NodeState }
   /** Reload from the config file; with `edit`, toggle a node's loadFactor 1↔2 in the file first. */
   | { op: 'reload'; edit: boolean }
-  | { op: 'resources' }
+  /** With `gc`, every process of the group runs a full garbage collection before it is measured. */
+  | { op: 'resources'; gc?: boolean }
   | { op: 'status' }
   /** Backends only: connections accepted per node so far. */
   | { op: 'counts' }

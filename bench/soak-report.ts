@@ -28,6 +28,8 @@ export interface ReportInput {
   durationSec: number;
   wallSec: number;
   concurrency: number;
+  /** Size of the long-lived pool. */
+  longCount: number;
   settledAt: number;
   settled: Quiet;
   final: Quiet;
@@ -131,18 +133,26 @@ export function renderReport(input: ReportInput): string {
   const median = reloadMs[Math.floor(reloadMs.length / 2)] ?? 0;
   const unexpected = Object.entries(c.unexpectedKinds).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
   const logs = [...input.logTally].sort((a, b) => b[1] - a[1]).map(([k, n]) => `- ${n} × ${k}`);
+  const long = c.long;
+  const churnKilled = c.killedByRed - long.killedByRed;
+  const how = Object.entries(long.killedHow).map(([k, n]) => `${k} ${n}`);
+  const killedHow = how.length > 0 ? ` (as the client saw it: ${how.join(', ')})` : '';
+  const noKill =
+    c.killedByRed === 0 && input.churn.reds > 0
+      ? ` — ${input.churn.reds} Reds and none killed anything${input.longCount > 0 ? ': the long-lived pool should have had connections on each Red node, so this needs looking into' : ' (no long-lived pool in this run: the churn connections last milliseconds, and after 15 s of Yellow none is left on the node)'}`
+      : '';
   const cpu = os.cpus();
   return `## Churn soak, ${input.date.toISOString().slice(0, 16).replace('T', ' ')} UTC
 
 Command: \`${input.command}\` at commit ${input.revision} — ${minutes.toFixed(minutes < 1 ? 2 : 0)} min of load (${input.wallSec.toFixed(0)} s wall in all), Node ${process.version}, ${os.platform()} ${os.release()}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}.
 
-Balancer: a \`ProcessGroup\` (primary + 1 worker, \`workers: 2\`) built from a config file as \`protobalance start\` builds it; one listener on 127.0.0.1, cluster \`c\` of 3 echo nodes, round-robin. Load: ${input.concurrency} loops of connect → write 1–16 KB → read the echo → close (70% close after the echo, 20% half-close first, 10% destroyed mid-stream). Churn: every 15 s a node steps green → yellow → red → green (one node at a time, in turn); every 30 s a reload, every other one after editing the file (n3's loadFactor 1 ↔ 2).
+Balancer: a \`ProcessGroup\` (primary + 1 worker, \`workers: 2\`) built from a config file as \`protobalance start\` builds it; one listener on 127.0.0.1, cluster \`c\` of 3 echo nodes, round-robin. Load: ${input.concurrency} loops of connect → write 1–16 KB → read the echo → close (70% close after the echo, 20% half-close first, 10% destroyed mid-stream), and beside them ${input.longCount} long-lived connections, each writing a 32-byte message and reading its echo every ~500 ms, open until a Red node kills them (then they reconnect), closed gracefully before each quiet window and reopened after it. Churn: every 15 s a node steps green → yellow → red → green (one node at a time, in turn); every 30 s a reload, every other one after editing the file (n3's loadFactor 1 ↔ 2).
 
 ${headlineTable(input)}
 
 **Verdict: ${passed(input) ? 'PASS' : 'FAIL'}** (every figure within ±${TOLERANCE * 100}% of its settled level; a drop beyond that also fails, as "within" asks for).
 
-How the levels are taken: open fds go up and down with the connections in flight, and RSS and heap with the buffers of the moment, so a sample taken under load is not comparable with one taken after it. Both levels are therefore taken at a quiet moment: the load is paused (no new connection; the open ones finish), 5 s later three samples are taken 1 s apart, and their mean is the level. *Settled* is the quiet window at t=${input.settledAt} s of load (after which the load resumes); *final* is the same window after the churn has stopped. There is no GC hook in the group, so the heap figures are whatever V8 holds at that moment. The 10 s samples under load are listed below for the trend.
+How the levels are taken: open fds go up and down with the connections in flight, and RSS and heap with the buffers of the moment, so a sample taken under load is not comparable with one taken after it. Both levels are therefore taken at a quiet moment: the load is paused (no new connection; the open ones finish; the long-lived ones are closed gracefully), 5 s later three samples are taken 1 s apart, and their mean is the level. Each quiet sample is taken after a full garbage collection in every process of the group (\`group.resources({ gc: true })\`), so the heap figures compare what is live, not how much garbage happened to be waiting. *Settled* is the quiet window at t=${input.settledAt} s of load (after which the load resumes); *final* is the same window after the churn has stopped. The 10 s samples under load, listed below for the trend, are plain ones (no GC, so as not to disturb the load): their heap figures include garbage not yet collected.
 
 Trend under load (informational, no verdict):
 
@@ -153,14 +163,15 @@ Per process (settled → final):
 ${perProcessTable(input)}
 
 Load:
-- connections: ${c.connections} (${(c.connections / input.durationSec).toFixed(0)}/s); echo verified ${c.ok} (of which half-closed ${c.halfClosedOk}); destroyed mid-stream on purpose ${c.aborted}
-- killed by a Red node (expected): ${c.killedByRed}${c.killedByRed === 0 && input.churn.reds > 0 ? ` — ${input.churn.reds} Reds, but each came after 15 s of Yellow, which sends a node no new connection, and these connections last milliseconds: nothing was left open to kill` : ''}
+- churn connections: ${c.connections} (${(c.connections / input.durationSec).toFixed(0)}/s); echo verified ${c.ok} (of which half-closed ${c.halfClosedOk}); destroyed mid-stream on purpose ${c.aborted}
+- killed by a Red node (expected): ${c.killedByRed} (long-lived ${long.killedByRed}, churn ${churnKilled}) over ${input.churn.reds} Red${input.churn.reds === 1 ? '' : 's'}${noKill}
+- long-lived: ${long.opened} connections opened, ${long.exchanges} echoes verified; closed gracefully ${long.closed}, killed by Red ${long.killedByRed}${killedHow}, unexpected ${long.unexpected}
 - **unexpected errors: ${c.unexpected}** (${unexpected})
 ${input.unexpectedSamples.map((s) => `  - ${s}\n`).join('')}- bytes: ${mb(c.bytesSent)} sent, ${mb(c.bytesReceived)} echoed back
-- share per node (connections that reached it, from the backends' name byte): ${share(c.perNode)}
+- share per node (connections that reached it, long-lived ones included, from the backends' name byte): ${share(c.perNode)}
 - accepted per backend: ${share(input.backendAccepts)}
 - balancer's view at the final quiet moment: ${quietStatus(input.final)}
-- open connections in the balancer at the quiet moments (should be 0: every client has finished): settled ${input.settled.status.reduce((t, n) => t + n.activeConnections, 0)}, final ${input.final.status.reduce((t, n) => t + n.activeConnections, 0)}
+- open connections in the balancer at the quiet moments (should be 0: every client has finished, the long-lived ones closed): settled ${input.settled.status.reduce((t, n) => t + n.activeConnections, 0)}, final ${input.final.status.reduce((t, n) => t + n.activeConnections, 0)}
 - TCP sockets the group still held then (listeners aside; from /proc): settled ${held(input.settled)}; final ${held(input.final)}
 
 Churn: ${input.churn.flips} state changes, ${input.churn.reloads} reloads (${input.churn.edits} after a file edit; median ${median.toFixed(0)} ms, max ${(reloadMs.at(-1) ?? 0).toFixed(0)} ms). Control errors: ${input.churn.controlErrors.length === 0 ? 'none' : input.churn.controlErrors.join('; ')}.

@@ -1,17 +1,20 @@
 /**
  * Churn soak of the balancer's process group: `npm run soak` (10 minutes),
- * `npm run soak -- --quick` (1 minute) or `--minutes=N`; `--concurrency=N` (default 32).
+ * `npm run soak -- --quick` (1 minute) or `--minutes=N`; `--concurrency=N` (default 32),
+ * `--long=N` long-lived connections (default 48).
  *
  * Starts the echo backends and the balancer (a ProcessGroup, primary + 1 worker) as child
- * processes, then runs connection churn through it while node states flip every 15 s and
- * the config reloads every 30 s. Every 10 s it prints the group's memory and open fds.
+ * processes, then runs connection churn through it, beside a pool of long-lived
+ * connections that Red nodes kill, while node states flip every 15 s and the config
+ * reloads every 30 s. Every 10 s it prints the group's memory and open fds; the quiet
+ * levels it compares are taken after a full GC in every process.
  * The question it answers: after a long run of churn, does the group come back to the
  * level it had settled at, or does something grow (a leak of memory, sockets, timers)?
- * Writes the answer to bench/SOAK.md. Loopback only; a watchdog ends it all at
+ * Writes the answer to bench/SOAK.md (keeping the hand-written notes at its end). Loopback only; a watchdog ends it all at
  * duration + 2 minutes.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -31,8 +34,9 @@ const flag = (name: string): string | undefined => args.find((a) => a.startsWith
 const quick = args.includes('--quick');
 const durationSec = Math.round(60 * (quick ? 1 : Number(flag('minutes') ?? 10)));
 const concurrency = Number(flag('concurrency') ?? 32);
-if (!(durationSec >= 30) || !(concurrency >= 1)) {
-  process.stderr.write('soak: --minutes must be at least 0.5 and --concurrency at least 1\n');
+const longCount = Number(flag('long') ?? 48);
+if (!(durationSec >= 30) || !(concurrency >= 1) || !(Number.isInteger(longCount) && longCount >= 0)) {
+  process.stderr.write('soak: --minutes must be at least 0.5, --concurrency at least 1, --long a whole number\n');
   process.exit(2);
 }
 // The settled level is taken once start-up effects are over: at minute 2 of a long run,
@@ -72,12 +76,12 @@ const balancer = await SoakChild.start('balancer', new URL('./soak-balancer.ts',
 });
 const logTally = tallyLog(balancer);
 const port = balancer.ports[0]!;
-console.log(`soak: ${durationSec} s of churn, ${concurrency} loops → 127.0.0.1:${port} → backends ${backends.ports.join(', ')}; settled level at t=${settledAt} s`);
+console.log(`soak: ${durationSec} s of churn, ${concurrency} loops + ${longCount} long-lived → 127.0.0.1:${port} → backends ${backends.ports.join(', ')}; settled level at t=${settledAt} s`);
 
 // Names for the ports a leftover socket may show (see soak-sockets.ts).
 const portNames = new Map<number, string>([[port, `listener :${port}`], ...backends.ports.map((p, i): [number, string] => [p, `n${i + 1} :${p}`])]);
 const red = new RedLog();
-const load = new Load(port, concurrency, red);
+const load = new Load(port, concurrency, red, longCount);
 const churn = { flips: 0, reds: 0, reloads: 0, edits: 0, reloadMs: [] as number[], controlErrors: [] as string[] };
 const lines: string[] = [];
 /** The 10 s samples taken under load, for the trend. */
@@ -88,8 +92,9 @@ let pausedMs = 0;
 let lastConnections = 0;
 let lastLineAt = 0;
 
-async function resources(at: number): Promise<Sample> {
-  const procs = await balancer.ask<ProcessResources[]>({ op: 'resources' });
+/** With `gc`, every process of the group runs a full GC first (the quiet samples); under load, not. */
+async function resources(at: number, gc = false): Promise<Sample> {
+  const procs = await balancer.ask<ProcessResources[]>({ op: 'resources', gc });
   for (const p of procs) pids.add(p.pid);
   return sampleOf(at, procs);
 }
@@ -112,7 +117,9 @@ function flipState(step: number): Promise<void> {
   if (state === 'red') churn.reds++;
   const key = `c/n${node + 1}`;
   return control(`state ${key} ${state}`, async () => {
-    const done = state === 'red' ? red.begin(node + 1) : () => {};
+    // Red: from just before the command until its answer + slack, connections to the node may
+    // die; out of Red: once the command is answered, the node is no longer Red.
+    const done = state === 'red' ? red.begin(node + 1) : () => red.left(node + 1);
     try {
       await balancer.ask({ op: 'state', key, state });
       churn.flips++;
@@ -145,7 +152,11 @@ function printLine(at: number, sample: Sample, quietNote?: string): void {
   console.log(line);
 }
 
-/** Pause the load (unless it is over), wait, average a few samples: a level not skewed by connections in flight. */
+/**
+ * Pause the load (unless it is over: then it has stopped already), wait, average a few
+ * samples taken after a full GC: a level not skewed by connections in flight (the
+ * long-lived ones are closed gracefully by the pause) nor by garbage not yet collected.
+ */
 async function quiet(at: number, resume: boolean): Promise<Quiet> {
   const began = performance.now();
   if (resume) await load.pause();
@@ -153,7 +164,7 @@ async function quiet(at: number, resume: boolean): Promise<Quiet> {
   const samples: Sample[] = [];
   for (let i = 0; i < QUIET_SAMPLES; i++) {
     if (i > 0) await sleep(1_000);
-    samples.push(await resources(at));
+    samples.push(await resources(at, true));
   }
   const status = await balancer.ask<NodeStatus[]>({ op: 'status' });
   const mean = meanOf(samples);
@@ -198,6 +209,7 @@ const input = {
   durationSec,
   wallSec: (performance.now() - wallStart) / 1000,
   concurrency,
+  longCount,
   settledAt,
   settled,
   final,
@@ -211,14 +223,28 @@ const input = {
   loaded,
 };
 const report = fileURLToPath(new URL('./SOAK.md', import.meta.url));
-writeFileSync(report, `# Soak\n\nWritten by \`npm run soak\` (bench/soak.ts); each run overwrites it.\n\n${renderReport(input)}`);
+writeFileSync(report, `# Soak\n\nWritten by \`npm run soak\` (bench/soak.ts); each run overwrites it, up to the hand-written notes at the end.\n\n${renderReport(input)}${handWritten(report)}`);
 console.log(`\n${headlineTable(input)}\n`);
 const c = load.counts;
-console.log(`connections ${c.connections}, unexpected errors ${c.unexpected}, killed by red ${c.killedByRed}, control errors ${churn.controlErrors.length}`);
+console.log(
+  `connections ${c.connections} + long-lived ${c.long.opened} (${c.long.exchanges} echoes), unexpected errors ${c.unexpected}, killed by red ${c.killedByRed} (long-lived ${c.long.killedByRed}), control errors ${churn.controlErrors.length}`,
+);
 console.log(`report: ${path.relative(process.cwd(), report)}`);
 const ok = passed(input) && c.unexpected === 0 && churn.controlErrors.length === 0;
 console.log(`soak: ${ok ? 'PASS' : 'FAIL'}`);
 process.exit(ok ? 0 : 1);
+
+/** The hand-written part at the end of the report (from its first `## Notes` heading on), kept across runs. */
+function handWritten(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+  const at = text.search(/^## Notes/m);
+  return at < 0 ? '' : `\n${text.slice(at)}`;
+}
 
 /** The commit under test, and whether core/ or plugins/ had uncommitted edits when it started. */
 function gitRevision(): string {
