@@ -1,15 +1,18 @@
 /**
  * esbuild outputs kept on disk between runs, so that a start (or a worker's start) with
  * unchanged files spends no time bundling and never starts esbuild's helper process.
- * An entry is valid while every input file has the size and modification time it had
- * when the entry was written; anything else rebuilds. A cache that cannot be read or
- * written only costs the rebuild.
+ * An entry is valid while every input file has the content it was bundled from: checked
+ * by size and modification time first, and by a SHA-256 digest of the content when those
+ * differ (a file written again with the same text stays a hit). The digests are of what
+ * the bundler read (core/esbuild-inputs.ts), so an edit made during a build is never
+ * taken for current. A cache that cannot be read or written only costs the rebuild.
  *
  * Where: `PROTOBALANCE_CACHE_DIR`, else `node_modules/.cache/protobalance` in the package,
  * else a folder of the user's own (mode 0700) in the temp directory.
  * `PROTOBALANCE_CACHE=0` turns it off.
  */
 import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +23,8 @@ export interface Built {
   code: string;
   /** Absolute paths of the files the output was made from. */
   inputs: string[];
+  /** SHA-256 (hex) of each input's content as bundled, in the order of `inputs`. */
+  digests: string[];
   /** Anything else the maker wants back (a source map, say). */
   extra?: string;
 }
@@ -29,10 +34,26 @@ interface Stored extends Built {
   stamps: string[];
 }
 
+const require = createRequire(import.meta.url);
+let crypto: typeof import('node:crypto') | undefined;
+
+/** SHA-256 of `content`, hex (node:crypto loaded on first use: not on a start that hits). */
+export function digest(content: Uint8Array | string): string {
+  crypto ??= require('node:crypto') as typeof import('node:crypto');
+  return crypto.createHash('sha256').update(content).digest('hex');
+}
+
+function contentDigest(file: string): string {
+  try {
+    return digest(readFileSync(file));
+  } catch {
+    return 'missing';
+  }
+}
+
 let dir: string | null | undefined;
 /** The settings `dir` was found for: it is looked for again when they change. */
 let dirFor: string | undefined;
-const MTIME_MARGIN_MS = 50;
 
 function cacheDir(): string | null {
   const settings = `${process.env.PROTOBALANCE_CACHE ?? ''}\n${process.env.PROTOBALANCE_CACHE_DIR ?? ''}`;
@@ -86,38 +107,41 @@ export async function cachedBuild(
   if (file) {
     try {
       const stored = JSON.parse(readFileSync(file, 'utf8')) as Stored;
-      if (stored.key === fullKey && stored.inputs.every((input, i) => stamp(input) === stored.stamps[i])) {
-        touch(file);
-        return { code: stored.code, inputs: stored.inputs, extra: stored.extra, cached: true };
+      if (stored.key === fullKey && Array.isArray(stored.digests)) {
+        const stamps = stored.inputs.map(stamp);
+        const same = stored.inputs.every((input, i) => stamps[i] === stored.stamps[i] || contentDigest(input) === stored.digests[i]);
+        if (same) {
+          // Same content under new times: remember the times, so the next start need not hash.
+          if (stamps.some((s, i) => s !== stored.stamps[i])) save(file, { ...stored, stamps });
+          else touch(file);
+          return { code: stored.code, inputs: stored.inputs, digests: stored.digests, extra: stored.extra, cached: true };
+        }
       }
     } catch {
       // absent or unreadable: build
     }
   }
-  const started = Date.now();
   const built = await make();
-  // A file changed while it was being bundled may not be what the output holds: such an
-  // output is used this once and not kept. File times come from a coarse kernel clock
-  // (a few ms behind Date.now()), hence the margin.
-  const fresh = built.inputs.every((input) => {
-    try {
-      return statSync(input).mtimeMs < started - MTIME_MARGIN_MS;
-    } catch {
-      return false;
-    }
-  });
-  if (file && fresh) {
-    try {
-      const stored: Stored = { ...built, key: fullKey, stamps: built.inputs.map(stamp) };
-      const temp = `${file}.${process.pid}.tmp`;
-      writeFileSync(temp, JSON.stringify(stored), { mode: 0o600 });
-      renameSync(temp, file);
+  if (file && built.digests.length === built.inputs.length) {
+    // Times are taken now; a file that changed since it was read (its digest differs)
+    // makes an output that is used this once and not kept.
+    const stamps = built.inputs.map(stamp);
+    if (built.inputs.every((input, i) => contentDigest(input) === built.digests[i])) {
+      save(file, { ...built, key: fullKey, stamps });
       prune(base!);
-    } catch {
-      // The cache is an optimisation only.
     }
   }
   return { ...built, cached: false };
+}
+
+function save(file: string, stored: Stored): void {
+  try {
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(stored), { mode: 0o600 });
+    renameSync(temp, file);
+  } catch {
+    // The cache is an optimisation only.
+  }
 }
 
 /**

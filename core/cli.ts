@@ -2,6 +2,7 @@
  * The `protobalance` command line: `start`, `check`, `--version`, `--help`.
  * Expected failures (bad config, port in use) print one line and exit non-zero, no stack.
  */
+import { writeSync } from 'node:fs';
 import { Command } from 'commander';
 import { Balancer } from './balancer.ts';
 import { ProcessGroup } from './workers/group.ts';
@@ -10,6 +11,7 @@ import { describeError, isProtoBalanceError } from './errors.ts';
 import type { ListeningAddress } from './hooks.ts';
 import { createLogger, silentLogger } from './logger.ts';
 import type { ResolvedConfig } from './types.ts';
+import { nowMs } from './lazy-builtin.ts';
 import { BUNDLED } from './paths.ts';
 import { VERSION } from './version.ts';
 import { watchConfig, type ConfigWatcher } from './watch.ts';
@@ -43,9 +45,9 @@ function describeListening(config: ResolvedConfig, addresses: readonly Listening
 }
 
 async function start(options: { config?: string }): Promise<void> {
-  const loadStart = performance.now();
+  const loadStart = nowMs();
   const config = await loadConfig(options.config);
-  const loadMs = Math.round(performance.now() - loadStart);
+  const loadMs = Math.round(nowMs() - loadStart);
   const logger = createLogger(config.log.level);
   process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));
   process.on('uncaughtException', (err) => logger.error({ err: describeError(err) }, 'uncaught exception'));
@@ -81,15 +83,18 @@ async function start(options: { config?: string }): Promise<void> {
   const addresses = await starting;
   watcher = watchConfig(group, { logger, watch: config.watch });
   process.on('SIGHUP', () => void watcher?.reload('SIGHUP'));
-  const ms = Math.round(performance.now());
-  process.stdout.write(
+  const ms = Math.round(process.uptime() * 1000);
+  // Written straight to fd 1: process.stdout would first build its stream (a score of
+  // stream modules to compile without the start-up snapshot), delaying the line.
+  writeSync(
+    1,
     `Proto Balance ${VERSION} accepting connections (${ms} ms after process start, ${BUNDLED ? 'prebuilt bundle' : 'from sources'}; ` +
       `config ${config.source} loaded in ${loadMs} ms):\n` +
       `${describeListening(config, addresses)}\n`,
   );
   if (config.workers > 1) {
     await group.workersReady;
-    const ms = Math.round(performance.now());
+    const ms = Math.round(process.uptime() * 1000);
     process.stdout.write(`${group.size} processes serving (${ms} ms after process start; data path ${group.balancer.dataPath.name})\n`);
   }
 }

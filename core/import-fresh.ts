@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
 import { cachedBuild } from './bundle-cache.ts';
+import { recordInputs } from './esbuild-inputs.ts';
 import * as runtime from './index.ts';
 
 /** Temporary bundled modules are named so; file watchers must ignore them. */
@@ -57,6 +58,7 @@ function located(err: unknown, cwd: string): Error {
 async function bundleModule(file: string) {
   const cwd = path.dirname(file);
   const { build } = await esbuild();
+  const recorder = recordInputs();
   const result = await build({
     entryPoints: [file],
     absWorkingDir: cwd,
@@ -66,16 +68,13 @@ async function bundleModule(file: string) {
     platform: 'node',
     target: 'node20',
     sourcemap: 'inline',
-    metafile: true,
-    plugins: [linkRuntime],
+    plugins: [linkRuntime, recorder.plugin],
     logLevel: 'silent',
   }).catch((err: unknown) => {
     throw located(err, cwd);
   });
-  const inputs = Object.keys(result.metafile.inputs)
-    .filter((p) => !p.includes(':'))
-    .map((p) => path.resolve(cwd, p));
-  return { code: result.outputFiles[0]!.text, inputs };
+  const inputs = [...recorder.digests.keys()];
+  return { code: result.outputFiles[0]!.text, inputs, digests: inputs.map((f) => recorder.digests.get(f)!) };
 }
 
 /** The module namespace of `file`, loaded fresh. */

@@ -16,7 +16,9 @@ import path from 'node:path';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
 import { cachedBuild } from './bundle-cache.ts';
-import ivm from 'isolated-vm';
+import { recordInputs } from './esbuild-inputs.ts';
+import { createRequire } from 'node:module';
+import type ivm from 'isolated-vm';
 import { toModulePath, type AlgorithmOptions, type AlgorithmRunner } from './algorithm-runner.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
 import { originalPosition, parseSourceMap, type SourceMap } from './source-map.ts';
@@ -34,6 +36,9 @@ export interface SandboxLimits {
 const BATCH = 64;
 const SCRIPT_NAME = 'pb-sandbox.js';
 const ENTRY_NAME = 'pb-entry.js';
+// Required, not imported: an ES import of a CommonJS module makes Node parse it for its
+// export names first, which costs start-up time.
+const IsolatedVm = createRequire(import.meta.url)('isolated-vm') as typeof ivm;
 const CPU_LIMIT_TEXT = 'exceeded its CPU time limit';
 
 const SHIM = `const id = (x) => x;
@@ -57,7 +62,7 @@ async function bundle(module: string, options: AlgorithmOptions, policy: string 
   const key = `sandbox\n${esbuildVersion}\n${JSON.stringify([module, options, policy ?? null, baseDir])}`;
   const built = await cachedBuild(key, async () => {
     const b = await bundleNow(module, options, policy, baseDir);
-    return { code: b.code, extra: b.mapText, inputs: b.inputs };
+    return { code: b.code, extra: b.mapText, inputs: b.inputs, digests: b.digests };
   });
   return { code: built.code, map: parseSourceMap(built.extra ?? '') };
 }
@@ -67,7 +72,7 @@ async function bundleNow(
   options: AlgorithmOptions,
   policy: string | undefined,
   baseDir: string,
-): Promise<{ code: string; mapText: string; inputs: string[] }> {
+): Promise<{ code: string; mapText: string; inputs: string[]; digests: string[] }> {
   const entry = [
     `import algorithm from ${JSON.stringify(module)};`,
     policy === undefined ? 'const policy = undefined;' : `import policy from ${JSON.stringify(policy)};`,
@@ -83,6 +88,7 @@ async function bundleNow(
   ].join('\n');
   try {
     const { build } = await esbuild();
+    const recorder = recordInputs();
     const result = await build({
       stdin: { contents: entry, resolveDir: baseDir, sourcefile: ENTRY_NAME, loader: 'js' },
       absWorkingDir: baseDir,
@@ -94,17 +100,14 @@ async function bundleNow(
       target: 'es2022',
       sourcemap: 'external',
       outfile: path.join(baseDir, SCRIPT_NAME),
-      plugins: [shimProtobalance],
-      metafile: true,
+      plugins: [shimProtobalance, recorder.plugin],
       logLevel: 'silent',
     });
     const js = result.outputFiles.find((f) => f.path.endsWith('.js'))!;
     const map = result.outputFiles.find((f) => f.path.endsWith('.map'))!;
-    const inputs = Object.keys(result.metafile.inputs)
-      // The generated entry (stdin, named ENTRY_NAME) and the shim are no files.
-      .filter((p) => !p.includes(':') && !p.startsWith('<') && p !== ENTRY_NAME)
-      .map((p) => path.resolve(baseDir, p));
-    return { code: js.text, mapText: map.text, inputs };
+    // The generated entry (stdin) and the shim are no files: the recorder sees only files.
+    const inputs = [...recorder.digests.keys()];
+    return { code: js.text, mapText: map.text, inputs, digests: inputs.map((f) => recorder.digests.get(f)!) };
   } catch (err) {
     const first = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors?.[0];
     const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column + 1}: ` : '';
@@ -167,7 +170,7 @@ class IsolatedChooser implements Chooser {
   private boot(): void {
     if (!this.isolate?.isDisposed) this.isolate?.dispose();
     this.dead = false;
-    this.isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryLimit });
+    this.isolate = new IsolatedVm.Isolate({ memoryLimit: this.limits.memoryLimit });
     const context = this.isolate.createContextSync();
     const script = this.isolate.compileScriptSync(this.bundle.code, { filename: SCRIPT_NAME });
     this.guard(() => script.runSync(context, { timeout: this.limits.cpuTimeout * 20 }));

@@ -21,6 +21,7 @@
  *   sample (gone from the serving generation) is forgotten, and starts from a new
  *   baseline if it comes back; its rates stay as they were meanwhile.
  */
+import { nowMs } from './lazy-builtin.ts';
 
 /** What the sampler reads and writes on a node (a `BalancerNode`). */
 export interface SampledNode {
@@ -94,7 +95,7 @@ export class RateSampler {
   /** Take a baseline now, then sample every interval until `stop()`. */
   start(): void {
     if (this.timer) return;
-    const clock = this.options.clock ?? (() => performance.now());
+    const clock = this.options.clock ?? nowMs;
     this.sample(clock());
     this.timer = setInterval(() => this.sample(clock()), this.options.interval ?? 1000);
     this.timer.unref();

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import type { Generation } from './generation.ts';
 import type { Config } from './types.ts';
 
@@ -77,11 +77,20 @@ export function watchConfig(
     if (!watching) return;
     const next = new Set(files);
     if (!watcher) {
-      const w = watch(files, { ignoreInitial: true, ignored: (f) => path.basename(f).startsWith(TEMP_MODULE_PREFIX) });
-      watcher = w;
-      ready = new Promise((resolve) => w.once('ready', () => resolve()));
-      watcher.on('all', (_event, file) => schedule(`${path.relative(process.cwd(), file) || file} changed`));
-      watcher.on('error', (err) => logger.error({ err: describeError(err) }, 'file watcher error'));
+      // chokidar (and the stream modules it brings) loads once the balancer is serving:
+      // watching starts a few ms after accepting, not before. `ready` covers both steps.
+      ready = ready
+        .then(() => import('chokidar'))
+        .then(({ watch }) => {
+          if (closed) return;
+          if (watcher) return follow([...followed]);
+          const w = watch([...followed], { ignoreInitial: true, ignored: (f) => path.basename(f).startsWith(TEMP_MODULE_PREFIX) });
+          watcher = w;
+          w.on('all', (_event, file) => schedule(`${path.relative(process.cwd(), file) || file} changed`));
+          w.on('error', (err) => logger.error({ err: describeError(err) }, 'file watcher error'));
+          return new Promise<void>((resolve) => w.once('ready', () => resolve()));
+        })
+        .catch((err: unknown) => logger.error({ err: describeError(err) }, 'cannot start the file watcher'));
     } else {
       const added = files.filter((f) => !followed.has(f));
       const gone = [...followed].filter((f) => !next.has(f));

@@ -3,7 +3,7 @@
  * uses them, and the check that this Node has exactly that shape (names, functions, the
  * shared state array); errors from libuv status codes.
  */
-import { getSystemErrorName } from 'node:util';
+import { constants } from 'node:os';
 
 /** E and L: what fast.ts hangs on handles and requests as back-pointers. */
 export interface TcpHandle<E = unknown, L = unknown> {
@@ -117,13 +117,16 @@ export function loadBindings<E, L>(): Bindings<E, L> | string {
   }
 }
 
+/** libuv status (a negative errno on Unix) → name, from os.constants (node:util costs start-up). */
+let errnoNames: Map<number, string> | undefined;
+
+function errnoName(status: number): string {
+  errnoNames ??= new Map(Object.entries(constants.errno).map(([name, n]) => [-n, name]));
+  return errnoNames.get(status) ?? (status === -4095 ? 'EOF' : `UV${status}`);
+}
+
 export function uvError(status: number, syscall: string): NodeJS.ErrnoException {
-  let code: string;
-  try {
-    code = getSystemErrorName(status);
-  } catch {
-    code = `UV${status}`;
-  }
+  const code = errnoName(status);
   const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
   err.code = code;
   err.errno = status;

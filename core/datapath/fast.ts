@@ -17,12 +17,21 @@
  * (another Node version), the balancer uses the `net` data path instead.
  */
 import { createRequire } from 'node:module';
-import { isIP } from 'node:net';
 import * as bindings from './fast-bindings.ts';
 import { loadBindings, timeoutError, uvError, type AddressOut } from './fast-bindings.ts';
 import type { AcceptHandler, DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
 
 const BACKLOG = 511;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * 4 or 6 for an address, 0 for a name to resolve; without node:net (see lazy-builtin.ts).
+ * Anything with a colon is taken for IPv6 and the bind or connect judges it.
+ */
+function ipFamily(host: string): 0 | 4 | 6 {
+  if (host.includes(':')) return 6;
+  return IPV4.test(host) ? 4 : 0;
+}
 /** What libuv offers Node to read into, per read. */
 const LIBUV_READ_SIZE = 65_536;
 const BULK_AFTER_FULL_READS = 4;
@@ -420,7 +429,7 @@ function bindHandle(host: string, port: number, family: number): TcpHandle | Nod
 }
 
 function resolve(host: string): Promise<{ address: string; family: number }> {
-  const family = isIP(host);
+  const family = ipFamily(host);
   if (family !== 0) return Promise.resolve({ address: host, family });
   return new Promise((ok, fail) => lookup(host, (err, address, fam) => (err ? fail(err) : ok({ address, family: fam }))));
 }
@@ -455,7 +464,7 @@ export const fastDataPath: DataPath = {
     const ep = new FastEndpoint(new B.TCP(B.SOCKET), listener);
     ep.setRemote(host, port);
     ep.armTimeout(timeoutMs);
-    const family = isIP(host);
+    const family = ipFamily(host);
     if (family !== 0) {
       ep.connect(host, family, port);
     } else {

@@ -6,7 +6,8 @@
  * gives the backpressure (at most one high-water mark per direction) and the end of a
  * direction is forwarded by hand so that the owner can veto it (fall-over).
  */
-import net, { type Server, type Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { lazyNet } from '../lazy-builtin.ts';
 import type { DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
 
 const SERVER_OPTIONS = { allowHalfOpen: true, pauseOnConnect: true, noDelay: true } as const;
@@ -147,13 +148,13 @@ class NetListen implements ListenHandle {
 }
 
 function serve(onAccept: (ep: Endpoint) => void, onError: (err: Error) => void): Server {
-  const server = net.createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
+  const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
   server.on('error', onError);
   return server;
 }
 
 function listening(server: Server): NetListen {
-  const a = server.address() as net.AddressInfo;
+  const a = server.address() as AddressInfo;
   return new NetListen(server, a.address, a.port);
 }
 
@@ -162,7 +163,7 @@ export const netDataPath: DataPath = {
 
   listen(host, port, onAccept, onError) {
     return new Promise((resolve, reject) => {
-      const server = net.createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
+      const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
       server.once('error', reject);
       server.listen({ port, host }, () => {
         server.off('error', reject);
@@ -179,7 +180,7 @@ export const netDataPath: DataPath = {
   },
 
   dial(host, port, timeoutMs, listener) {
-    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const socket = lazyNet().connect({ host, port, allowHalfOpen: true, noDelay: true });
     const ep = new NetEndpoint(socket, listener, { host, port });
     ep.dialTimeout(timeoutMs);
     socket.once('connect', () => ep.onConnected());

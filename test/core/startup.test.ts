@@ -10,44 +10,58 @@ import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freshBundle } from '../../bin/fresh-bundle.js';
-import { cachedBuild } from '../../core/bundle-cache.ts';
+import { cachedBuild, digest } from '../../core/bundle-cache.ts';
 import { chooseDataPath } from '../../core/datapath/index.ts';
 import { defineConfig } from '../../core/index.ts';
 import { importFresh } from '../../core/import-fresh.ts';
 import { createSandboxRunner } from '../../core/sandbox.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
-test('a cached build is reused while its inputs are unchanged, and rebuilt when one changes', async () => {
+/** A maker that "bundles" `input`: its digest is that of the content it read. */
+function maker(input: string) {
+  let builds = 0;
+  const make = async () => {
+    const content = readFileSync(input);
+    return { code: `built ${++builds} from ${content}`, inputs: [input], digests: [digest(content)] };
+  };
+  return { make, builds: () => builds };
+}
+
+test('a cached build is reused while its inputs hold the same content, and rebuilt when one changes', async () => {
   const dir = tmpDir({ 'a.txt': 'one' });
   const cache = tmpDir();
   const input = path.join(dir, 'a.txt');
-  // Inputs must be older than the build for the output to be kept.
-  utimesSync(input, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
-  let builds = 0;
-  const make = async () => ({ code: `built ${++builds}`, inputs: [input] });
-  const first = await cachedBuild('k', make, { dir: cache });
-  const second = await cachedBuild('k', make, { dir: cache });
-  assert.equal([first.code, first.cached, second.code, second.cached], ['built 1', false, 'built 1', true]);
-  writeFileSync(input, 'two, longer');
-  const third = await cachedBuild('k', make, { dir: cache });
-  assert.equal([third.code, third.cached], ['built 2', false]);
-  const other = await cachedBuild('another key', make, { dir: cache });
+  const m = maker(input);
+  const first = await cachedBuild('k', m.make, { dir: cache });
+  const second = await cachedBuild('k', m.make, { dir: cache });
+  assert.equal([first.code, first.cached, second.code, second.cached], ['built 1 from one', false, 'built 1 from one', true]);
+  // Written again with the same text (new times): still the same input.
+  writeFileSync(input, 'one');
+  utimesSync(input, new Date(Date.now() + 5_000), new Date(Date.now() + 5_000));
+  const rewritten = await cachedBuild('k', m.make, { dir: cache });
+  assert.equal([rewritten.code, rewritten.cached], ['built 1 from one', true]);
+  writeFileSync(input, 'two');
+  const third = await cachedBuild('k', m.make, { dir: cache });
+  assert.equal([third.code, third.cached], ['built 2 from two', false]);
+  const other = await cachedBuild('another key', m.make, { dir: cache });
   assert.is(other.cached, false, 'another key is another entry');
 });
 
-test('a build whose input changed while it was being made is not kept', async () => {
+test('a build whose input changed after it was read is not kept', async () => {
   const dir = tmpDir({ 'a.txt': 'one' });
   const cache = tmpDir();
   const input = path.join(dir, 'a.txt');
   let builds = 0;
   const make = async () => {
+    const content = readFileSync(input);
     builds++;
     writeFileSync(input, `edited during build ${builds}`);
-    return { code: `built ${builds}`, inputs: [input] };
+    return { code: `built ${builds}`, inputs: [input], digests: [digest(content)] };
   };
   await cachedBuild('k', make, { dir: cache });
   const again = await cachedBuild('k', make, { dir: cache });
   assert.is(again.cached, false);
+  assert.is(builds, 2);
 });
 
 test('an algorithm bundled for the sandbox is kept in the cache, with its source files as inputs', async () => {
