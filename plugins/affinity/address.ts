@@ -10,24 +10,24 @@
  * - IPv4 is kept as it is (sockets report it canonical);
  * - anything else (an empty address, a name) is kept as it is, trimmed.
  */
-import net from 'node:net';
+import { lazyNet } from '../../core/lazy-builtin.ts';
 
 const MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/;
 
 export function normalizeClientAddress(address: string): string {
   const text = address.trim();
-  if (net.isIPv4(text)) return text;
+  if (lazyNet().isIPv4(text)) return text;
   if (!text.includes(':')) return text;
   // What a dual-stack listener reports for IPv4 clients, quickly.
-  if (text.length <= 22 && text.slice(0, 7).toLowerCase() === '::ffff:' && net.isIPv4(text.slice(7))) return text.slice(7);
+  if (text.length <= 22 && text.slice(0, 7).toLowerCase() === '::ffff:' && lazyNet().isIPv4(text.slice(7))) return text.slice(7);
   const zoneAt = text.indexOf('%');
   const ip = zoneAt < 0 ? text : text.slice(0, zoneAt);
   const zone = zoneAt < 0 ? '' : text.slice(zoneAt);
-  if (!net.isIPv6(ip)) return text;
+  if (!lazyNet().isIPv6(ip)) return text;
   let canonical: string;
   try {
     // inet_ntop's text: lower case, the longest run of zero groups compressed.
-    canonical = new net.SocketAddress({ address: ip, family: 'ipv6' }).address;
+    canonical = new (lazyNet().SocketAddress)({ address: ip, family: 'ipv6' }).address;
   } catch {
     return text.toLowerCase();
   }

@@ -21,7 +21,7 @@
  * Nothing here throws into the process: every socket has an error listener, every timer
  * is unref'd, and a check's outcome is settled at most once.
  */
-import net from 'node:net';
+import { lazyNet } from '../../core/lazy-builtin.ts';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedHealthCheck } from 'protobalance';
 import { Periodic } from '../shared/periodic.ts';
 
@@ -48,7 +48,7 @@ export function runCheck(host: string, port: number, check: Pick<ResolvedHealthC
   let settled = false;
   const expect = check.expect === undefined ? undefined : Buffer.from(check.expect, 'utf8');
   let received = Buffer.alloc(0);
-  const socket = net.connect({ host, port });
+  const socket = lazyNet().connect({ host, port });
   socket.unref();
   const finish = (err: Error | undefined): void => {
     if (settled) return;

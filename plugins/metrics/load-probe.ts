@@ -15,7 +15,7 @@
  * process: every request and socket has an error listener, every timer is unref'd.
  */
 import { createRequire } from 'node:module';
-import net from 'node:net';
+import { lazyNet } from '../../core/lazy-builtin.ts';
 import { Periodic } from '../shared/periodic.ts';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedProbe } from 'protobalance';
 
@@ -89,7 +89,7 @@ function fetchHttp(url: string, done: Done): Fetch {
 function fetchTcp(target: string, done: Done): Fetch {
   let chunks: Buffer[] = [];
   let size = 0;
-  const socket = net.connect(hostPort(target));
+  const socket = lazyNet().connect(hostPort(target));
   socket.unref();
   socket.on('error', (err) => done(err));
   socket.on('data', (chunk: Buffer) => {
