@@ -90,9 +90,12 @@ export class ProcessGroup {
   /** Start serving here; the workers are forked after, and `workersReady` says when they serve. */
   async start(): Promise<ListeningAddress[]> {
     const addresses = await this.balancer.start();
-    this.workersReady = Promise.all(
-      Array.from({ length: this.options.config.workers - 1 }, (_, i) => this.spawn(i + 1)),
-    ).then(() => undefined);
+    // Forked on the next turn: the caller reports "accepting" first, and loading
+    // child_process and forking cost the first connections nothing.
+    const extra = this.options.config.workers - 1;
+    this.workersReady = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => Promise.all(Array.from({ length: extra }, (_, i) => (this.stopping ? undefined : this.spawn(i + 1)))))
+      .then(() => undefined);
     this.loadTimer = setInterval(() => this.shareLoad(), LOAD_EVERY_MS);
     this.loadTimer.unref();
     return addresses;
