@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import * as bindings from './fast-bindings.ts';
 import { loadBindings, timeoutError, uvError, type AddressOut } from './fast-bindings.ts';
 import type { AcceptHandler, DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
+import { unclaimed } from './unclaimed.ts';
 
 const BACKLOG = 511;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -56,13 +57,6 @@ function lookup(host: string, done: (err: Error | null, address: string, family:
 }
 
 const addressOut: AddressOut = {};
-const ignoreListener: EndpointListener = {
-  onConnect() {},
-  onFirstData() {},
-  onEnd: () => true,
-  onError() {},
-  onClose() {},
-};
 
 /** A request object for writes the kernel takes at once; replaced when one has to wait. */
 let spareWrite: WriteReq | undefined;
@@ -414,7 +408,7 @@ function onConnection(this: TcpHandle, status: number, client?: TcpHandle): void
   if (l === undefined) return;
   if (status !== 0 || client === undefined) return l.onError(uvError(status, 'accept'));
   client.setNoDelay(true);
-  const ep = new FastEndpoint(client, ignoreListener);
+  const ep = new FastEndpoint(client, unclaimed);
   ep.localPort = l.port;
   l.onAccept(ep);
 }

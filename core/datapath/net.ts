@@ -9,6 +9,7 @@
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { lazyNet } from '../lazy-builtin.ts';
 import type { DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
+import { unclaimed } from './unclaimed.ts';
 
 const SERVER_OPTIONS = { allowHalfOpen: true, pauseOnConnect: true, noDelay: true } as const;
 
@@ -121,13 +122,6 @@ class NetEndpoint implements Endpoint {
   }
 }
 
-const ignoreListener: EndpointListener = {
-  onConnect() {},
-  onFirstData() {},
-  onEnd: () => true,
-  onError() {},
-  onClose() {},
-};
 
 class NetListen implements ListenHandle {
   constructor(
@@ -148,7 +142,7 @@ class NetListen implements ListenHandle {
 }
 
 function serve(onAccept: (ep: Endpoint) => void, onError: (err: Error) => void): Server {
-  const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
+  const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, unclaimed)));
   server.on('error', onError);
   return server;
 }
@@ -163,7 +157,7 @@ export const netDataPath: DataPath = {
 
   listen(host, port, onAccept, onError) {
     return new Promise((resolve, reject) => {
-      const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, ignoreListener)));
+      const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, unclaimed)));
       server.once('error', reject);
       server.listen({ port, host }, () => {
         server.off('error', reject);
