@@ -141,10 +141,8 @@ class NetListen implements ListenHandle {
   }
 }
 
-function serve(onAccept: (ep: Endpoint) => void, onError: (err: Error) => void): Server {
-  const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, unclaimed)));
-  server.on('error', onError);
-  return server;
+function serve(onAccept: (ep: Endpoint) => void): Server {
+  return lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, unclaimed)));
 }
 
 function listening(server: Server): NetListen {
@@ -157,7 +155,7 @@ export const netDataPath: DataPath = {
 
   listen(host, port, onAccept, onError) {
     return new Promise((resolve, reject) => {
-      const server = lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, unclaimed)));
+      const server = serve(onAccept);
       server.once('error', reject);
       server.listen({ port, host }, () => {
         server.off('error', reject);
@@ -168,7 +166,8 @@ export const netDataPath: DataPath = {
   },
 
   adopt(handle, onAccept, onError) {
-    const server = serve(onAccept, onError);
+    const server = serve(onAccept);
+    server.on('error', onError);
     server.listen(handle);
     return listening(server);
   },

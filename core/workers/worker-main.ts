@@ -83,7 +83,7 @@ process.on('message', (msg: ToWorker, handle?: object) => {
       init = msg;
       break;
     case 'req':
-      handle_(msg.id, msg.req);
+      answer(msg.id, msg.req);
       return;
     case 'peer':
       peers.deliver(msg.topic, msg.msg, (err) => logger?.error({ topic: msg.topic, err: describeError(err) }, 'a peer message handler failed'));
@@ -101,7 +101,8 @@ process.on('message', (msg: ToWorker, handle?: object) => {
   }
 });
 
-function handle_(id: number, req: Request): void {
+/** Do `req` and answer it, with its error when it failed: every request gets an answer. */
+function answer(id: number, req: Request): void {
   handle(req).then(
     (value) => send({ t: 'res', id, ok: true, value }),
     (err: unknown) => send({ t: 'res', id, ok: false, error: describeError(err) }),
