@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fastPathCounters } from '../../core/datapath/fast.ts';
+import { fastPathCounters } from '../../core/datapath/fast-endpoint.ts';
 import { oneCluster, startBalancer } from '../helpers/balancer.ts';
 import { closeServer, connect, HOST, portOf, randomBytes, readAll, readSlowly, sha256, withTimeout, writeChunked } from '../helpers/net.ts';
 

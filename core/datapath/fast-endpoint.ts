@@ -1,0 +1,349 @@
+/**
+ * One TCP connection of the fast data path (see fast.ts): a libuv handle, the callbacks
+ * libuv calls on it (shared functions reaching the endpoint through a back-pointer on
+ * the handle, never a closure per event or per chunk), and forwarding with backpressure
+ * and half-close.
+ */
+import * as bindings from './fast-bindings.ts';
+import { timeoutError, uvError, type AddressOut } from './fast-bindings.ts';
+import type { FastListen } from './fast.ts';
+import type { Endpoint, EndpointListener } from './types.ts';
+
+const LIBUV_READ_SIZE = 65_536;
+const BULK_AFTER_FULL_READS = 4;
+const BULK_BUFFER_SIZE = 256 * 1024;
+
+/** Diagnostics: how many directions moved to a buffer of their own (bulk transfers). */
+export const fastPathCounters = { ownBuffers: 0 };
+
+export type TcpHandle = bindings.TcpHandle<FastEndpoint, FastListen>;
+type WriteReq = bindings.WriteReq<FastEndpoint>;
+type ShutdownReq = bindings.ShutdownReq<FastEndpoint>;
+type ConnectReq = bindings.ConnectReq<FastEndpoint>;
+let B: bindings.Bindings<FastEndpoint, FastListen>;
+
+/** The bindings, once fast.ts has probed them. */
+export function useBindings(loaded: bindings.Bindings<FastEndpoint, FastListen>): void {
+  B = loaded;
+}
+
+export const addressOut: AddressOut = {};
+
+/** A request object for writes the kernel takes at once; replaced when one has to wait. */
+let spareWrite: WriteReq | undefined;
+
+function newWriteReq(): WriteReq {
+  const req = new B.WriteWrap();
+  req.oncomplete = onWriteDone;
+  req.handle = null;
+  req.target = null;
+  req.source = null;
+  req.buffer = null;
+  return req;
+}
+
+export class FastEndpoint implements Endpoint {
+  listener: EndpointListener;
+  handle: TcpHandle;
+  /** Asked of the kernel only when someone reads it (a syscall per connection saved). */
+  private peerAddress: string | undefined;
+  private peerPort = 0;
+  localPort = 0;
+  bytesRead = 0;
+  bytesWritten = 0;
+  readEnded = false;
+  /** destroy() or reset() was called, or an error closed it: no more callbacks but onClose. */
+  closed = false;
+  pendingBytes = 0;
+  private pendingWrites = 0;
+  private target: FastEndpoint | null = null;
+  /** The endpoint whose reading waits for our pending writes. */
+  private blockedSource: FastEndpoint | null = null;
+  private reading = false;
+  private sawData = false;
+  private shutdownWanted = false;
+  private shutdownDone = false;
+  private shutdownStarted = false;
+  private timer: NodeJS.Timeout | undefined;
+  private fullReads = 0;
+  private ownBuffer: Buffer | undefined;
+
+  constructor(handle: TcpHandle, listener: EndpointListener) {
+    this.handle = handle;
+    this.listener = listener;
+    handle.pbEndpoint = this;
+    handle.onread = onRead;
+  }
+
+  get remoteAddress(): string {
+    if (this.peerAddress === undefined) {
+      this.peerAddress = '';
+      if (!this.closed && this.handle.getpeername(addressOut) === 0) {
+        this.peerAddress = addressOut.address ?? '';
+        this.peerPort = addressOut.port ?? 0;
+      }
+    }
+    return this.peerAddress;
+  }
+
+  get remotePort(): number {
+    if (this.peerAddress === undefined) void this.remoteAddress;
+    return this.peerPort;
+  }
+
+  /** A dialled endpoint knows whom it dialled. */
+  setRemote(address: string, port: number): void {
+    this.peerAddress = address;
+    this.peerPort = port;
+  }
+
+  forwardTo(to: Endpoint): void {
+    this.target = to as FastEndpoint;
+    if (!this.readEnded) this.startReading();
+  }
+
+  stopReading(): void {
+    if (!this.reading || this.closed) return;
+    this.reading = false;
+    this.handle.readStop();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.markClosed();
+    this.handle.close(onHandleClose);
+  }
+
+  reset(): void {
+    if (this.closed) return;
+    this.markClosed();
+    // libuv refuses to reset a socket while its shutdown is in flight, and the binding
+    // then counts the handle as closing although it is not, so a close after that failed
+    // reset would do nothing and the connection would never end (seen once in 3 million
+    // in the soak): such a socket is closed plainly instead.
+    if (this.shutdownStarted && !this.shutdownDone) return this.handle.close(onHandleClose);
+    if (this.handle.reset(onHandleClose) !== 0) {
+      // Not closed, and it cannot be any more: at least the connection must end.
+      this.listener.onClose(this);
+    }
+  }
+
+  fail(err: Error): void {
+    if (this.closed) return;
+    this.listener.onError(this, err);
+    this.destroy();
+  }
+
+  startReading(): void {
+    if (this.reading || this.closed || this.blockedOn()) return;
+    const err = this.handle.readStart();
+    if (err !== 0) return this.fail(uvError(err, 'read'));
+    this.reading = true;
+  }
+
+  onData(buffer: ArrayBuffer | undefined, n: number): void {
+    if (!this.sawData) {
+      this.sawData = true;
+      this.listener.onFirstData(this);
+      if (this.closed) return;
+    }
+    this.bytesRead += n;
+    const to = this.target;
+    if (to === null || to.closed) return;
+    const own = this.ownBuffer;
+    if (own !== undefined) return to.write(own.subarray(0, n), this);
+    to.write(new Uint8Array(buffer!, B.state[B.kArrayBufferOffset], n), this);
+    if (n >= LIBUV_READ_SIZE && ++this.fullReads >= BULK_AFTER_FULL_READS) this.takeOwnBuffer();
+  }
+
+  /**
+   * A bulk transfer: this direction reads into a buffer of its own, larger than libuv's
+   * 64 KiB, with no allocation per read. Safe because nothing reads into it again until
+   * what was read from it has been written: a write that waits stops this side's reading.
+   * Connections that never stream never get one, so idle ones stay small.
+   */
+  private takeOwnBuffer(): void {
+    if (typeof this.handle.useUserBuffer !== 'function') return;
+    this.ownBuffer = Buffer.allocUnsafeSlow(BULK_BUFFER_SIZE);
+    fastPathCounters.ownBuffers++;
+    this.handle.useUserBuffer(this.ownBuffer);
+  }
+
+  onEof(): void {
+    this.readEnded = true;
+    this.reading = false;
+    const keepOpen = this.listener.onEnd(this) === false;
+    if (this.closed) return;
+    const to = this.target;
+    if (!keepOpen && to !== null) to.shutdownWhenWritten();
+    this.closeIfDone();
+  }
+
+  /** Connected by `dial`. */
+  onConnected(status: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.closed) return;
+    if (status < 0) return this.fail(uvError(status, 'connect'));
+    this.handle.setNoDelay(true);
+    this.listener.onConnect(this);
+  }
+
+  dialTimedOut(ms: number): void {
+    this.timer = undefined;
+    this.fail(timeoutError(ms));
+  }
+
+  armTimeout(ms: number): void {
+    if (ms > 0) this.timer = setTimeout(onDialTimeout, ms, this, ms);
+  }
+
+  connect(host: string, family: number, port: number): void {
+    const req = new B.TCPConnectWrap();
+    req.oncomplete = onConnectDone;
+    req.address = host;
+    req.port = port;
+    req.endpoint = this;
+    const err = family === 6 ? this.handle.connect6(req, host, port) : this.handle.connect(req, host, port);
+    if (err !== 0) {
+      // Reported on the next tick, as a dial's outcome always is.
+      process.nextTick(failLater, this, uvError(err, 'connect'));
+    }
+  }
+
+  private write(chunk: Uint8Array, source: FastEndpoint): void {
+    const req = spareWrite ?? newWriteReq();
+    req.handle = this.handle;
+    const err = this.handle.writeBuffer(req, chunk);
+    this.bytesWritten += chunk.length;
+    if (err !== 0) {
+      spareWrite = req;
+      req.handle = null;
+      return this.fail(uvError(err, 'write'));
+    }
+    if (B.state[B.kLastWriteWasAsync] === 0) {
+      spareWrite = req;
+      req.handle = null;
+      return;
+    }
+    // The kernel's buffer is full: libuv keeps `chunk` until the write completes.
+    spareWrite = undefined;
+    req.target = this;
+    req.source = source;
+    req.buffer = chunk;
+    this.pendingWrites++;
+    this.pendingBytes += chunk.length;
+    this.blockedSource = source;
+    source.stopReading();
+  }
+
+  afterWrite(req: WriteReq, status: number): void {
+    this.pendingWrites--;
+    this.pendingBytes -= req.buffer?.length ?? 0;
+    req.buffer = null;
+    req.target = null;
+    req.source = null;
+    req.handle = null;
+    if (this.closed) return;
+    if (status < 0) return this.fail(uvError(status, 'write'));
+    if (this.pendingWrites > 0) return;
+    if (this.shutdownWanted) {
+      if (this.readEnded) return this.destroy();
+      this.shutdown();
+    }
+    const source = this.blockedSource;
+    this.blockedSource = null;
+    if (source !== null && !source.closed && source.target === this && !source.readEnded) source.startReading();
+  }
+
+  private blockedOn(): boolean {
+    const to = this.target;
+    return to !== null && to.blockedSource === this && to.pendingWrites > 0;
+  }
+
+  private shutdownWhenWritten(): void {
+    if (this.closed || this.shutdownWanted) return;
+    this.shutdownWanted = true;
+    if (this.pendingWrites > 0) return;
+    // Its peer has ended too and nothing waits to be written: a close sends the FIN and
+    // spares a shutdown (a syscall and two epoll changes).
+    if (this.readEnded) return this.destroy();
+    this.shutdown();
+  }
+
+  private shutdown(): void {
+    this.shutdownStarted = true;
+    const req = new B.ShutdownWrap();
+    req.oncomplete = onShutdownDone;
+    req.handle = this.handle;
+    req.endpoint = this;
+    const err = this.handle.shutdown(req);
+    if (err !== 0) this.fail(uvError(err, 'shutdown'));
+  }
+
+  afterShutdown(status: number): void {
+    if (this.closed) return;
+    if (status < 0) return this.fail(uvError(status, 'shutdown'));
+    this.shutdownDone = true;
+    this.closeIfDone();
+  }
+
+  /** Both halves are finished: the peer ended and our end was delivered. */
+  private closeIfDone(): void {
+    if (this.readEnded && this.shutdownDone) this.destroy();
+  }
+
+  private markClosed(): void {
+    this.closed = true;
+    this.reading = false;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const source = this.blockedSource;
+    this.blockedSource = null;
+    // A source held back by our writes must not wait for them any more.
+    if (source !== null && !source.closed && source.target === this) source.target = null;
+  }
+}
+
+function onRead(this: TcpHandle, buffer: ArrayBuffer | undefined): void {
+  const ep = this.pbEndpoint;
+  if (ep === undefined || ep.closed) return;
+  const n = B.state[B.kReadBytesOrError]!;
+  if (n > 0) return ep.onData(buffer, n);
+  if (n === 0) return;
+  if (n === B.UV_EOF) return ep.onEof();
+  ep.fail(uvError(n, 'read'));
+}
+
+function onWriteDone(this: WriteReq, status: number): void {
+  this.target?.afterWrite(this, status);
+}
+
+function onShutdownDone(this: ShutdownReq, status: number): void {
+  const ep = this.endpoint;
+  this.endpoint = null;
+  this.handle = null;
+  ep?.afterShutdown(status);
+}
+
+function onConnectDone(this: ConnectReq, status: number): void {
+  const ep = this.endpoint;
+  this.endpoint = null;
+  ep?.onConnected(status);
+}
+
+function onHandleClose(this: TcpHandle): void {
+  const ep = this.pbEndpoint;
+  this.pbEndpoint = undefined;
+  ep?.listener.onClose(ep);
+}
+
+function onDialTimeout(ep: FastEndpoint, ms: number): void {
+  ep.dialTimedOut(ms);
+}
+
+function failLater(ep: FastEndpoint, err: Error): void {
+  ep.fail(err);
+}
