@@ -242,6 +242,7 @@ export class Balancer {
       logger: this.logger,
       runner: this.createRunner(config),
       peers: this.peers,
+      role: this.adopt ? 'worker' : 'primary',
     }).finally(() => {
       // esbuild (config and algorithm bundling) keeps a helper process; a balancer that only
       // builds on start and reload should not carry it between builds. It restarts on demand.

@@ -95,7 +95,9 @@ async function start(options: { config?: string }): Promise<void> {
   if (config.workers > 1) {
     await group.workersReady;
     const ms = Math.round(process.uptime() * 1000);
-    process.stdout.write(`${group.size} processes serving (${ms} ms after process start; data path ${group.balancer.dataPath.name})\n`);
+    const serving = group.serving;
+    const of = serving < config.workers ? ` of ${config.workers} (see the errors above; the others are retried)` : '';
+    process.stdout.write(`${serving}${of} processes serving (${ms} ms after process start; data path ${group.balancer.dataPath.name})\n`);
   }
 }
 

@@ -33,6 +33,7 @@ export interface BuildOptions {
   logger: Logger;
   runner: AlgorithmRunner;
   peers: Peers;
+  role: 'primary' | 'worker';
 }
 
 export async function buildGeneration(o: BuildOptions): Promise<Generation> {
@@ -57,6 +58,7 @@ export async function buildGeneration(o: BuildOptions): Promise<Generation> {
     balancer: view,
     registerAlgorithm: (name, module, options) => algorithms.register(name, String(module), plugin.name, options),
     peers: o.peers,
+    role: o.role,
   });
   await applyPlugins(loaded, hooks, apiFor);
 

@@ -30,4 +30,10 @@ export interface PluginApi {
   registerAlgorithm(name: string, module: string | URL, options?: RegisterOptions): void;
   /** The other processes of the group (workers): messages by topic. */
   readonly peers: Peers;
+  /**
+   * Which process of the group this is: `primary` (the one that opened the listeners and
+   * takes changes; also the only one with `createBalancer`) or `worker`. A plugin that
+   * owns something outside the balancer (a port, a file it writes) acts in the primary only.
+   */
+  readonly role: 'primary' | 'worker';
 }

@@ -83,6 +83,13 @@ export class ProcessGroup {
     return 1 + this.workers.size;
   }
 
+  /** Processes serving now: the primary and every worker that started. */
+  get serving(): number {
+    let ready = 0;
+    for (const w of this.workers.values()) if (w.ready) ready++;
+    return 1 + ready;
+  }
+
   get generation(): Generation {
     return this.balancer.generation;
   }

@@ -45,6 +45,8 @@ function stopNode(port: number): Promise<void> {
 export default definePlugin((options: { host: string; nodes: DemoNode[] }) => ({
   name: 'demo-nodes',
   apply(hooks, api) {
+    // The demo nodes listen on fixed ports: one process of the group runs them.
+    if (api.role !== 'primary') return;
     hooks.init.tapPromise('demo-nodes', async () => {
       await Promise.all(options.nodes.map((n) => startNode(options.host, n)));
       api.logger.info({ nodes: options.nodes }, 'demo nodes up');

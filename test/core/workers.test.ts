@@ -4,7 +4,7 @@
  * worker that dies is replaced without touching the other processes' connections; round
  * robin stays fair across processes.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net, { type Socket } from 'node:net';
 import { test } from 'uvu';
@@ -112,6 +112,31 @@ test('a worker that dies is replaced; the primary’s connections live on', asyn
     // The listener never stopped, and the new worker serves.
     assert.is(await roundTrip(port, 'new'), 'new');
     for (const s of held) s.destroy();
+  } finally {
+    await group.stop(0);
+    await closeServer(echo);
+  }
+});
+
+test("plugins know their process's role: one primary, the rest workers", async () => {
+  const echo = await startEchoServer();
+  const port = await freePort();
+  const dir = tmpDir({
+    'protobalance.config.ts': configText(port, [addr(echo)]).replace("log: { level: 'silent' },", "log: { level: 'silent' }, plugins: ['./role.mjs'],"),
+    'role.mjs': `import { appendFileSync } from 'node:fs';
+export default { name: 'role', apply(hooks, api) { hooks.listening.tap('role', () => appendFileSync(${JSON.stringify('ROLES')}, api.role + '\\n')); } };`,
+  });
+  const rolesFile = path.join(dir, 'roles.txt');
+  const roleFile = path.join(dir, 'role.mjs');
+  writeFileSync(roleFile, readFileSync(roleFile, 'utf8').replace('"ROLES"', JSON.stringify(rolesFile)));
+  const config = await loadConfig(path.join(dir, 'protobalance.config.ts'));
+  const group = new ProcessGroup({ config, logger: recordingLogger() });
+  try {
+    await group.start();
+    await withTimeout(group.workersReady, 30_000, 'the worker');
+    assert.is(group.serving, 2);
+    const roles = readFileSync(rolesFile, 'utf8').trim().split('\n').sort();
+    assert.equal(roles, ['primary', 'worker']);
   } finally {
     await group.stop(0);
     await closeServer(echo);
