@@ -225,7 +225,9 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   }
   if (raw.watch !== undefined && typeof raw.watch !== 'boolean') p.add('watch', 'true or false', raw.watch);
   const log = isObject(raw.log) ? raw.log : {};
-  if (raw.log !== undefined && !isObject(raw.log)) p.add('log', 'an object { level }', raw.log);
+  if (raw.log !== undefined && !isObject(raw.log)) p.add('log', 'an object { level, access }', raw.log);
+  else checkKeys(p, 'log', log, ['level', 'access']);
+  if (log.access !== undefined && typeof log.access !== 'boolean') p.add('log.access', 'true or false', log.access);
   if (log.level !== undefined && !LOG_LEVELS.includes(log.level as LogLevel)) {
     p.add('log.level', `one of ${LOG_LEVELS.join(', ')}`, log.level);
   }
@@ -249,7 +251,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
       token: optionalString(p, 'admin.token', admin.token),
     },
     plugins: plugins(p, raw.plugins),
-    log: { level: (log.level as LogLevel | undefined) ?? DEFAULTS.logLevel },
+    log: { level: (log.level as LogLevel | undefined) ?? DEFAULTS.logLevel, access: log.access === true },
     workers: workersOf(p, raw.workers),
     dataPath: dataPathOf(p, raw.dataPath),
   };

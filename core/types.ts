@@ -131,7 +131,8 @@ export interface Config {
   stateDir?: string;
   admin?: AdminConfig;
   plugins?: PluginEntry[];
-  log?: { level?: LogLevel };
+  /** `level` of the process log; `access: true` writes one line per connection as it ends. */
+  log?: { level?: LogLevel; access?: boolean };
   /**
    * Processes that accept and forward connections, the primary included (default
    * `'auto'`: one per CPU). Used by `protobalance start`; `createBalancer` is one process.
@@ -212,7 +213,7 @@ export interface ResolvedConfig {
   stateDir: string;
   admin: { host: string; port: number; token: string | undefined };
   plugins: PluginEntry[];
-  log: { level: LogLevel };
+  log: { level: LogLevel; access: boolean };
   /** Processes in all, the primary included (1 = no workers). */
   workers: number;
   dataPath: 'auto' | 'fast' | 'net';

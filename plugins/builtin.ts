@@ -9,6 +9,7 @@ import balancers from './balancers/index.ts';
 import fallover from './fallover/chain.ts';
 import activeCheck from './health/active-check.ts';
 import nodeStateFilter from './health/node-state-filter.ts';
+import accessLog from './logging/access-log.ts';
 import loadProbe from './metrics/load-probe.ts';
 
-export const BUILTIN_PLUGINS: readonly PluginEntry[] = [nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity];
+export const BUILTIN_PLUGINS: readonly PluginEntry[] = [nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity, accessLog];

@@ -169,6 +169,7 @@ errors('bad plugin entry', () => {
 
 errors('bad log level', () => {
   assert.is(problem({ ...good(), log: { level: 'loud' as never } }), 'log.level: expected one of trace, debug, info, warn, error, fatal, silent, got "loud"');
+  assert.is(problem({ ...good(), log: { access: 'yes' as never } }), 'log.access: expected true or false, got "yes"');
 });
 
 errors('not an object at all', () => {
