@@ -21,7 +21,7 @@ import { nodeStatuses, type NodeStatus } from './status.ts';
 import { PeerBus } from './workers/peers.ts';
 import type { PeerLoad } from './workers/protocol.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
-import { BUILTIN_PLUGINS } from '../plugins/builtin.ts';
+import { builtinPlugins } from '../plugins/builtin.ts';
 import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
 
 /** How long killed connections get to end at shutdown. */
@@ -85,7 +85,7 @@ export class Balancer {
     this.config = config;
     this.source = options.source;
     this.logger = options.logger ?? createLogger(config.log.level);
-    this.builtins = options.builtins ?? BUILTIN_PLUGINS;
+    this.builtins = options.builtins ?? builtinPlugins();
     this.createRunner = options.createRunner ?? ((c) => createSandboxRunner({ ...c.sandbox, baseDir: c.baseDir }));
     this.adopt = options.adopt;
     this.peers = options.peers ?? new PeerBus(undefined);

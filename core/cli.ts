@@ -3,13 +3,16 @@
  * Expected failures (bad config, port in use) print one line and exit non-zero, no stack.
  */
 import { writeSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
+import { AdminServer } from './admin/server.ts';
+import { adminToken, TOKEN_FILE } from './admin/token.ts';
 import { Balancer } from './balancer.ts';
 import { ProcessGroup } from './workers/group.ts';
 import { loadConfig } from './config-load.ts';
 import { describeError, isProtoBalanceError } from './errors.ts';
 import type { ListeningAddress } from './hooks.ts';
-import { createLogger, silentLogger } from './logger.ts';
+import { createLogger, silentLogger, type Logger } from './logger.ts';
 import type { ResolvedConfig } from './types.ts';
 import { nowMs } from './lazy-builtin.ts';
 import { BUNDLED } from './paths.ts';
@@ -56,6 +59,7 @@ async function start(options: { config?: string }): Promise<void> {
   let signals = 0;
   let starting: Promise<ListeningAddress[]> | undefined;
   let watcher: ConfigWatcher | undefined;
+  let admin: AdminServer | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
@@ -64,6 +68,7 @@ async function start(options: { config?: string }): Promise<void> {
       return;
     }
     void watcher?.close();
+    void admin?.close();
     // The line is printed once every process has closed the listeners, so it is true.
     const stopped = (starting ?? Promise.resolve())
       .catch(() => undefined)
@@ -92,12 +97,31 @@ async function start(options: { config?: string }): Promise<void> {
       `config ${config.source} loaded in ${loadMs} ms):\n` +
       `${describeListening(config, addresses)}\n`,
   );
+  admin = await startAdmin(config, group, watcher, logger);
   if (config.workers > 1) {
     await group.workersReady;
     const ms = Math.round(process.uptime() * 1000);
     const serving = group.serving;
     const of = serving < config.workers ? ` of ${config.workers} (see the errors above; the others are retried)` : '';
     process.stdout.write(`${serving}${of} processes serving (${ms} ms after process start; data path ${group.balancer.dataPath.name})\n`);
+  }
+}
+
+/**
+ * The admin API (core/admin/). A port that cannot be had is logged and the balancer serves
+ * on without it: traffic matters more than its control.
+ */
+async function startAdmin(config: ResolvedConfig, group: ProcessGroup, watcher: ConfigWatcher, logger: Logger): Promise<AdminServer | undefined> {
+  try {
+    const token = adminToken(config.admin.token, config.stateDir);
+    const admin = new AdminServer({ group, token, logger, reload: (reason) => watcher.reload(reason) });
+    const a = await admin.listen(config.admin.host, config.admin.port);
+    const where = config.admin.token ? 'admin.token of the config' : path.join(config.stateDir, TOKEN_FILE);
+    process.stdout.write(`admin API on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/api (token: ${where})\n`);
+    return admin;
+  } catch (err) {
+    logger.error({ err: describeError(err), host: config.admin.host, port: config.admin.port }, 'the admin API is not available');
+    return undefined;
   }
 }
 

@@ -14,4 +14,7 @@ export { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.
 export { createSandboxRunner, type SandboxLimits } from './sandbox.ts';
 export type { AlgorithmHealth, NodeChooser, RegisterOptions } from './algorithms.ts';
 export { VERSION } from './version.ts';
+export { ProcessGroup, type GroupOptions } from './workers/group.ts';
+export type { Peers } from './workers/peers.ts';
+export type { NodeStatus } from './status.ts';
 export type * from './types.ts';

@@ -12,4 +12,10 @@ import nodeStateFilter from './health/node-state-filter.ts';
 import accessLog from './logging/access-log.ts';
 import loadProbe from './metrics/load-probe.ts';
 
-export const BUILTIN_PLUGINS: readonly PluginEntry[] = [nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity, accessLog];
+/**
+ * A function, not a constant: the plugins import 'protobalance', which imports the core
+ * that imports this file, so their objects exist only once every module has loaded.
+ */
+export function builtinPlugins(): readonly PluginEntry[] {
+  return [nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity, accessLog];
+}

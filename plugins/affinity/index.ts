@@ -30,7 +30,7 @@
  * error is logged and bindings are kept in memory only, so that traffic still flows.
  */
 import path from 'node:path';
-import { definePlugin, type Logger, type ResolvedCluster } from 'protobalance';
+import { definePlugin, type Logger, type Peers, type ResolvedCluster } from 'protobalance';
 import { normalizeClientAddress } from './address.ts';
 import { SqliteAffinityStore } from './sqlite-store.ts';
 import type { AffinityStore } from './store.ts';
@@ -105,6 +105,26 @@ export function affinityStore(stateDir: string): AffinityStore | undefined {
   return shared.get(path.resolve(stateDir, DB_FILE))?.store;
 }
 
+/** The node `client` (any address form) is bound to in `cluster`, if any. */
+export function boundNode(stateDir: string, cluster: string, client: string): string | undefined {
+  const key = normalizeClientAddress(client);
+  return key === '' ? undefined : affinityStore(stateDir)?.get(cluster, key);
+}
+
+/**
+ * Forget `client`'s binding in `cluster`, here and (through `peers`) in the group's other
+ * processes. False when there was none.
+ */
+export function forgetClient(stateDir: string, cluster: string, client: string, peers: Peers): boolean {
+  const key = normalizeClientAddress(client);
+  const file = path.resolve(stateDir, DB_FILE);
+  const store = shared.get(file)?.store;
+  if (key === '' || !store || store.get(cluster, key) === undefined) return false;
+  store.delete(cluster, key);
+  if (peers.shared) peers.send(PEER_TOPIC, { file, cluster, client: key, node: null, seen: 0 } satisfies PeerBinding);
+  return true;
+}
+
 const PEER_TOPIC = 'affinity';
 
 /** A binding one process made, as the others hear it. */
@@ -112,7 +132,8 @@ interface PeerBinding {
   file: string;
   cluster: string;
   client: string;
-  node: string;
+  /** null: the binding was forgotten (the admin API). */
+  node: string | null;
   seen: number;
 }
 
@@ -139,7 +160,10 @@ export default definePlugin({
         shared.get(file)?.store.shareWithOtherProcesses();
         stopHearing = api.peers.on(PEER_TOPIC, (msg) => {
           const m = msg as PeerBinding;
-          if (m.file === file) shared.get(file)?.store.adopt(m.cluster, m.client, m.node, m.seen);
+          if (m.file !== file) return;
+          const store = shared.get(file)?.store;
+          if (m.node === null) store?.forget(m.cluster, m.client);
+          else store?.adopt(m.cluster, m.client, m.node, m.seen);
         });
       }
     };

@@ -233,6 +233,11 @@ export class SqliteAffinityStore implements AffinityStore {
     this.shared = true;
   }
 
+  /** A binding another process forgot: out of memory only (that process writes it). */
+  forget(cluster: string, client: string): void {
+    this.clusters.get(cluster)?.map.delete(client);
+  }
+
   /** A binding another process made: into memory only (that process writes it). */
   adopt(cluster: string, client: string, node: string, seen: number): void {
     const state = this.clusters.get(cluster);

@@ -1,0 +1,171 @@
+/**
+ * The admin API: HTTP and JSON on `admin.host:admin.port` (127.0.0.1:9100 by default),
+ * served by the primary process. Every request needs `Authorization: Bearer <token>`
+ * (core/admin/token.ts); a wrong or missing one gets 401 and changes nothing. Bad input
+ * gets 400 naming the field, an unknown node or cluster 404. A change answers once every
+ * process of the group has it.
+ *
+ *   GET    /api/status                          version, uptime, generation, listeners, nodes (summed)
+ *   PUT    /api/nodes/<cluster>/<node>/state    { "state": "green" | "yellow" | "red" }
+ *   POST   /api/reload                          reload the config file
+ *   GET    /api/affinity/<cluster>/<client>     the node a client address is bound to
+ *   DELETE /api/affinity/<cluster>/<client>     forget that binding
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { boundNode, forgetClient } from '../../plugins/affinity/index.ts';
+import { describeError } from '../errors.ts';
+import { lazyBuiltin } from '../lazy-builtin.ts';
+import type { Logger } from '../logger.ts';
+import type { NodeState } from '../types.ts';
+import { VERSION } from '../version.ts';
+import type { ReloadOutcome } from '../watch.ts';
+import type { ProcessGroup } from '../workers/group.ts';
+import { tokenMatches } from './token.ts';
+
+const http = lazyBuiltin<typeof import('node:http')>('node:http');
+const MAX_BODY = 64 * 1024;
+const STATES: readonly NodeState[] = ['green', 'yellow', 'red'];
+
+export interface AdminOptions {
+  group: ProcessGroup;
+  token: string;
+  logger: Logger;
+  /** Reload the config file (the watcher's reload, so file edits and API share one queue). */
+  reload(reason: string): Promise<ReloadOutcome>;
+}
+
+/** An answer: status and JSON body. */
+class Reply {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
+}
+
+const fail = (status: number, error: string) => new Reply(status, { error });
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) reject(fail(413, `body: larger than ${MAX_BODY} bytes`));
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8').trim();
+      if (text === '') return resolve({});
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(fail(400, 'body: not JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+export class AdminServer {
+  private readonly server: Server;
+  private readonly started = Date.now();
+
+  constructor(private readonly o: AdminOptions) {
+    this.server = http().createServer((req, res) => void this.handle(req, res));
+  }
+
+  /** Listen; resolves with the address, rejects with the system error (EADDRINUSE…). */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        this.server.on('error', (err) => this.o.logger.error({ err: describeError(err) }, 'admin server error'));
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let reply: Reply;
+    try {
+      const auth = req.headers.authorization;
+      const presented = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+      if (!tokenMatches(presented, this.o.token)) reply = fail(401, 'a valid "Authorization: Bearer <token>" header is required');
+      else reply = await this.route(req);
+    } catch (err) {
+      reply = err instanceof Reply ? err : fail(500, describeError(err));
+    }
+    res.writeHead(reply.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(`${JSON.stringify(reply.body)}\n`);
+  }
+
+  private async route(req: IncomingMessage): Promise<Reply> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const method = req.method ?? 'GET';
+    if (parts[0] !== 'api') return fail(404, `no such endpoint: ${url.pathname}`);
+    const [, what, a, b, c] = parts;
+    if (what === 'status' && parts.length === 2 && method === 'GET') return new Reply(200, await this.status());
+    if (what === 'reload' && parts.length === 2 && method === 'POST') return this.reload();
+    if (what === 'nodes' && c === 'state' && parts.length === 5 && method === 'PUT') return this.setState(a!, b!, await readBody(req));
+    if (what === 'affinity' && parts.length === 4 && (method === 'GET' || method === 'DELETE')) return this.affinity(method, a!, b!);
+    return fail(404, `no such endpoint: ${method} ${url.pathname}`);
+  }
+
+  private async status(): Promise<unknown> {
+    const g = this.o.group;
+    const nodes = await g.status();
+    const health = new Map(g.balancer.clusters().map((c) => [c.name, c.chooser.health]));
+    return {
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      generation: g.generation.id,
+      processes: g.serving,
+      dataPath: g.balancer.dataPath.name,
+      listeners: g.balancer.addresses().map((a) => ({ ...a, cluster: g.generation.routes.get(a.listener) })),
+      clusters: g.balancer.clusters().map((c) => ({
+        name: c.name,
+        balance: c.config.balance,
+        algorithm: health.get(c.name),
+        nodes: nodes.filter((n) => n.cluster === c.name),
+      })),
+    };
+  }
+
+  private async reload(): Promise<Reply> {
+    const outcome = await this.o.reload('admin API');
+    return outcome.ok ? new Reply(200, outcome) : new Reply(400, { error: outcome.error, generation: outcome.generation });
+  }
+
+  private async setState(cluster: string, id: string, body: unknown): Promise<Reply> {
+    const state = (body as { state?: unknown }).state;
+    if (typeof state !== 'string' || !STATES.includes(state as NodeState)) {
+      return fail(400, `state: expected one of ${STATES.join(', ')}, got ${JSON.stringify(state)}`);
+    }
+    const g = this.o.group;
+    if (!g.balancer.clusters().some((c) => c.name === cluster)) return fail(404, `no cluster ${cluster}`);
+    if (!g.balancer.node(`${cluster}/${id}`)) return fail(404, `no node ${id} in cluster ${cluster}`);
+    await g.setNodeState(`${cluster}/${id}`, state as NodeState);
+    return new Reply(200, { node: `${cluster}/${id}`, state });
+  }
+
+  private affinity(method: string, cluster: string, client: string): Reply {
+    const g = this.o.group;
+    if (!g.balancer.clusters().some((c) => c.name === cluster)) return fail(404, `no cluster ${cluster}`);
+    const stateDir = g.generation.config.stateDir;
+    if (method === 'GET') {
+      const node = boundNode(stateDir, cluster, client);
+      return node === undefined ? fail(404, `client ${client} has no binding in cluster ${cluster}`) : new Reply(200, { cluster, client, node });
+    }
+    return forgetClient(stateDir, cluster, client, g.balancer.peers)
+      ? new Reply(200, { cluster, client, forgotten: true })
+      : fail(404, `client ${client} has no binding in cluster ${cluster}`);
+  }
+}
