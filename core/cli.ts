@@ -5,6 +5,7 @@
 import { writeSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { nodeState as adminNodeState, reload as adminReload, status as adminStatus, type ControlOptions } from './admin/client.ts';
 import { AdminServer } from './admin/server.ts';
 import { adminToken, TOKEN_FILE } from './admin/token.ts';
 import { Balancer } from './balancer.ts';
@@ -151,5 +152,33 @@ program
   .description('validate the config (plugins and algorithms included) and print it resolved')
   .option('-c, --config <file>', 'config file (default: search protobalance.config.ts and friends)')
   .action((o: { config?: string }) => check(o).then(() => process.exit(0), fail));
+
+// Control commands: they talk to a running balancer's admin API.
+const control = (cmd: Command) =>
+  cmd
+    .option('-c, --config <file>', "the balancer's config (for the admin address and token)")
+    .option('--url <url>', 'admin API base URL (default: from the config), e.g. http://127.0.0.1:9100/api')
+    .option('--token <token>', 'admin token (default: from the config or its state directory)')
+    .option('--json', 'print the JSON the API answered');
+const print = (text: string) => {
+  process.stdout.write(`${text}\n`);
+  process.exit(0);
+};
+
+control(program.command('status').description('show listeners, clusters and nodes of a running balancer')).action(
+  (o: ControlOptions) => adminStatus(o).then(print, fail),
+);
+
+control(
+  program
+    .command('node')
+    .description('set a node state: protobalance node <cluster>/<node> green|yellow|red')
+    .argument('<node>', '<cluster>/<node>')
+    .argument('<state>', 'green, yellow or red'),
+).action((node: string, state: string, o: ControlOptions) => adminNodeState(o, node, state).then(print, fail));
+
+control(program.command('reload').description('reload the config file of a running balancer')).action((o: ControlOptions) =>
+  adminReload(o).then(print, fail),
+);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,105 @@
+/**
+ * The control commands of the CLI (`status`, `node`, `reload`): they talk to a running
+ * balancer's admin API. Address and token come from the flags, else from the config (its
+ * `admin` block, else the token file in its state directory). Output is a table for
+ * people, or the API's JSON with `--json`.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../config-load.ts';
+import { ErrorCodes, pbError } from '../errors.ts';
+import { TOKEN_FILE } from './token.ts';
+
+export interface ControlOptions {
+  config?: string;
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+interface Target {
+  base: string;
+  token: string;
+}
+
+async function target(o: ControlOptions): Promise<Target> {
+  if (o.url && o.token) return { base: o.url.replace(/\/$/, ''), token: o.token };
+  const config = await loadConfig(o.config);
+  const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
+  const base = (o.url ?? `http://${host}:${config.admin.port}/api`).replace(/\/$/, '');
+  let token = o.token ?? config.admin.token ?? process.env.PB_ADMIN_TOKEN;
+  if (!token) {
+    const file = path.join(config.stateDir, TOKEN_FILE);
+    try {
+      token = readFileSync(file, 'utf8').trim();
+    } catch {
+      throw pbError(ErrorCodes.CONFIG_INVALID, `no admin token: none in the config, and ${file} cannot be read (is the balancer started?)`);
+    }
+  }
+  return { base, token };
+}
+
+async function call(o: ControlOptions, method: string, route: string, body?: unknown): Promise<Record<string, unknown>> {
+  const t = await target(o);
+  let res: Response;
+  try {
+    res = await fetch(`${t.base}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    throw pbError(ErrorCodes.NOT_RUNNING, `cannot reach the admin API at ${t.base}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!res.ok) throw pbError(ErrorCodes.NOT_RUNNING, `admin API: ${res.status}: ${String(answer.error ?? res.statusText)}`);
+  return answer;
+}
+
+interface NodeRow {
+  key: string;
+  address: string;
+  state: string;
+  available: boolean;
+  loadFactor: number;
+  activeConnections: number;
+  totalConnections: number;
+  failures: number;
+  connectionRate: number;
+  bytesRate: number;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export async function status(o: ControlOptions): Promise<string> {
+  const s = await call(o, 'GET', '/status');
+  if (o.json) return JSON.stringify(s, null, 2);
+  const clusters = s.clusters as { name: string; balance: string; nodes: NodeRow[] }[];
+  const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string }[];
+  const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
+  const ls = listeners.map((l) => `  ${l.listener}: ${l.host}:${l.port} -> ${l.cluster}`).join('\n');
+  const rows = [['NODE', 'ADDRESS', 'STATE', 'AVAILABLE', 'FACTOR', 'ACTIVE', 'TOTAL', 'FAILURES', 'CONN/S', 'BYTES/S']];
+  for (const c of clusters) {
+    for (const n of c.nodes) {
+      rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
+    }
+  }
+  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}`;
+}
+
+export async function nodeState(o: ControlOptions, node: string, state: string): Promise<string> {
+  const slash = node.indexOf('/');
+  if (slash <= 0) throw pbError(ErrorCodes.NODE_UNKNOWN, `node: expected <cluster>/<node>, got "${node}"`);
+  const path_ = `/nodes/${encodeURIComponent(node.slice(0, slash))}/${encodeURIComponent(node.slice(slash + 1))}/state`;
+  const r = await call(o, 'PUT', path_, { state });
+  return o.json ? JSON.stringify(r) : `${String(r.node)} is ${String(r.state)}`;
+}
+
+export async function reload(o: ControlOptions): Promise<string> {
+  const r = await call(o, 'POST', '/reload');
+  return o.json ? JSON.stringify(r) : `reloaded: generation ${String(r.generation)} (${String(r.ms)} ms)`;
+}

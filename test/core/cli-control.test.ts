@@ -1,0 +1,65 @@
+/**
+ * The CLI's control commands (`status`, `node`, `reload`) against a running balancer,
+ * through its admin API, with the address and token taken from the same config.
+ */
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCli, startCli } from '../helpers/cli.ts';
+import { addr, closeServer, freePort, startEchoServer } from '../helpers/net.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+test('status, node and reload talk to the running balancer; a refused change is one error line', async () => {
+  const echo = await startEchoServer();
+  const adminPort = await freePort();
+  const dir = tmpDir({
+    'protobalance.config.ts': `export default {
+  listeners: [{ port: ${await freePort()}, host: '127.0.0.1', cluster: 'c' }],
+  clusters: { c: { nodes: [{ id: 'n0', address: '${addr(echo)}' }] } },
+  workers: 2, watch: false, admin: { port: ${adminPort} }, log: { level: 'warn' },
+};\n`,
+  });
+  const config = path.join(dir, 'protobalance.config.ts');
+  const run = startCli(['start', '--config', config], {}, dir);
+  try {
+    await run.waitForOutput('processes serving', 30_000);
+    assert.match(run.stdout(), `admin API on http://127.0.0.1:${adminPort}/api`);
+    const cli = (...args: string[]) => runCli([...args, '--config', config], {}, dir);
+
+    const json = await cli('status', '--json');
+    assert.is(json.code, 0, json.stderr);
+    const s = JSON.parse(json.stdout) as { processes: number; clusters: { nodes: { key: string; state: string }[] }[] };
+    assert.is(s.processes, 2);
+    assert.equal(s.clusters[0]!.nodes.map((n) => [n.key, n.state]), [['c/n0', 'green']]);
+
+    const human = await cli('status');
+    assert.is(human.code, 0, human.stderr);
+    assert.match(human.stdout, /NODE\s+ADDRESS\s+STATE/);
+    assert.match(human.stdout, /c\/n0\s+127\.0\.0\.1:\d+\s+green/);
+
+    const set = await cli('node', 'c/n0', 'yellow');
+    assert.equal([set.code, set.stdout.trim()], [0, 'c/n0 is yellow']);
+    const after = JSON.parse((await cli('status', '--json')).stdout) as typeof s;
+    assert.is(after.clusters[0]!.nodes[0]!.state, 'yellow');
+
+    const bad = await cli('node', 'c/n0', 'blue');
+    assert.is(bad.code, 1);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, 'admin API: 400: state: expected one of green, yellow, red');
+
+    const unknown = await cli('node', 'c/zz', 'red');
+    assert.match(unknown.stderr, 'admin API: 404: no node zz in cluster c');
+
+    const reloaded = await cli('reload');
+    assert.equal([reloaded.code, /generation (\d+)/.exec(reloaded.stdout)?.[1]], [0, '2']);
+
+    const wrong = await runCli(['status', '--url', `http://127.0.0.1:${adminPort}/api`, '--token', 'wrong'], {}, dir);
+    assert.match(wrong.stderr, 'admin API: 401');
+  } finally {
+    run.child.kill('SIGTERM');
+    await run.exited;
+    await closeServer(echo);
+  }
+});
+
+test.run();
