@@ -12,10 +12,10 @@
  * `PROTOBALANCE_CACHE=0` turns it off.
  */
 import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lazyBuiltin } from './lazy-builtin.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 import { VERSION } from './version.ts';
 
@@ -34,13 +34,11 @@ interface Stored extends Built {
   stamps: string[];
 }
 
-const require = createRequire(import.meta.url);
-let crypto: typeof import('node:crypto') | undefined;
+const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto');
 
 /** SHA-256 of `content`, hex (node:crypto loaded on first use: not on a start that hits). */
 export function digest(content: Uint8Array | string): string {
-  crypto ??= require('node:crypto') as typeof import('node:crypto');
-  return crypto.createHash('sha256').update(content).digest('hex');
+  return crypto().createHash('sha256').update(content).digest('hex');
 }
 
 function contentDigest(file: string): string {

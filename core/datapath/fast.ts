@@ -16,7 +16,7 @@
  * `probe()` checks the bindings have the shape this file relies on; when they do not
  * (another Node version), the balancer uses the `net` data path instead.
  */
-import { createRequire } from 'node:module';
+import { lazyBuiltin } from '../lazy-builtin.ts';
 import { loadBindings, uvError, type Bindings } from './fast-bindings.ts';
 import { addressOut, FastEndpoint, useBindings, type TcpHandle } from './fast-endpoint.ts';
 import type { AcceptHandler, DataPath, ListenHandle } from './types.ts';
@@ -37,12 +37,10 @@ function ipFamily(host: string): 0 | 4 | 6 {
 }
 
 // node:dns is loaded by the first host name to resolve: addresses are the usual case.
-const require = createRequire(import.meta.url);
-let dns: typeof import('node:dns') | undefined;
+const dns = lazyBuiltin<typeof import('node:dns')>('node:dns');
 
 function lookup(host: string, done: (err: Error | null, address: string, family: number) => void): void {
-  dns ??= require('node:dns') as typeof import('node:dns');
-  dns.lookup(host, done);
+  dns().lookup(host, done);
 }
 
 export class FastListen implements ListenHandle {

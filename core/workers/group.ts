@@ -14,10 +14,10 @@
  * each process hears the others' share, for the rate-based algorithms.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Balancer, type BalancerOptions } from '../balancer.ts';
 import { describeError } from '../errors.ts';
+import { lazyBuiltin } from '../lazy-builtin.ts';
 import { BUNDLED } from '../paths.ts';
 import type { Generation } from '../generation.ts';
 import type { ListeningAddress } from '../hooks.ts';
@@ -29,7 +29,7 @@ import { Requests, type FromWorker, type PeerLoad, type ProcessResources, type T
 import { processResources } from './resources.ts';
 
 // node:child_process is loaded when the first worker is forked, after the primary listens.
-const require = createRequire(import.meta.url);
+const childProcess = lazyBuiltin<typeof import('node:child_process')>('node:child_process');
 
 const ANSWER_MS = 10_000;
 const READY_MS = 30_000;
@@ -221,8 +221,7 @@ export class ProcessGroup {
   private spawn(index: number): Promise<void> {
     // In the prebuilt bundle this code sits in dist/, beside the bundled worker.
     const entry = this.options.workerEntry ?? fileURLToPath(new URL(BUNDLED ? './worker.mjs' : './worker-entry.js', import.meta.url));
-    const { fork } = require('node:child_process') as typeof import('node:child_process');
-    const child = fork(entry, [], {
+    const child = childProcess().fork(entry, [], {
       execArgv: this.options.execArgv ?? ['--no-node-snapshot'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',

@@ -4,10 +4,11 @@
  * different times compare what is live, not what the collector has yet to free.
  */
 import { readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { lazyBuiltin } from '../lazy-builtin.ts';
 import type { ProcessResources } from './protocol.ts';
 
-const require = createRequire(import.meta.url);
+const v8 = lazyBuiltin<typeof import('node:v8')>('node:v8');
+const vm = lazyBuiltin<typeof import('node:vm')>('node:vm');
 
 let collect: (() => void) | undefined;
 
@@ -15,8 +16,8 @@ function fullGc(): void {
   if (!collect) {
     // The documented way to reach V8's gc() without starting Node with --expose-gc
     // (node:v8 and node:vm loaded only then, not at every start).
-    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
-    collect = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
+    v8().setFlagsFromString('--expose-gc');
+    collect = vm().runInNewContext('gc') as () => void;
   }
   collect();
 }

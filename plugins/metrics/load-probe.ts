@@ -14,14 +14,13 @@
  * logged when the failure state changes, never on every poll. Nothing here throws into the
  * process: every request and socket has an error listener, every timer is unref'd.
  */
-import { createRequire } from 'node:module';
-import { lazyNet } from '../../core/lazy-builtin.ts';
+import { lazyBuiltin, lazyNet } from '../../core/lazy-builtin.ts';
+import { describeError } from '../shared/describe-error.ts';
 import { Periodic } from '../shared/periodic.ts';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedProbe } from 'protobalance';
 
 // node:http is loaded by the first HTTP probe, not by every start.
-const require = createRequire(import.meta.url);
-let httpModule: typeof import('node:http') | undefined;
+const http = lazyBuiltin<typeof import('node:http')>('node:http');
 
 /** Failed fetches in a row after which the metric is deleted. */
 export const MAX_FAILURES = 3;
@@ -57,8 +56,7 @@ type Done = (err: Error | undefined, body?: string) => void;
 function fetchHttp(url: string, done: Done): Fetch {
   let chunks: Buffer[] = [];
   let size = 0;
-  httpModule ??= require('node:http') as typeof import('node:http');
-  const req = httpModule.get(url, { agent: false }, (res) => {
+  const req = http().get(url, { agent: false }, (res) => {
     res.on('error', (err) => done(err));
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
@@ -193,7 +191,7 @@ class Poller {
 
   private failed(err: Error): void {
     this.failures++;
-    const reason = describe(err);
+    const reason = describeError(err);
     if (this.failures === 1) {
       this.logger.warn({ ...this.fields, err: reason }, 'load probe failed; keeping the last value');
     }
@@ -204,11 +202,6 @@ class Poller {
       );
     }
   }
-}
-
-function describe(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
 }
 
 export default definePlugin({
