@@ -23,6 +23,7 @@
  */
 import { lazyNet } from '../../core/lazy-builtin.ts';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedHealthCheck } from 'protobalance';
+import { describeError } from '../shared/describe-error.ts';
 import { Periodic } from '../shared/periodic.ts';
 
 /** The most of an answer that is searched for `expect`; a longer answer without it fails. */
@@ -150,7 +151,7 @@ class Checker {
           if (err) this.failed(err);
           else this.passed();
         } catch (e) {
-          this.logger.error({ node: this.node.key, err: describe(e) }, 'health check bookkeeping failed');
+          this.logger.error({ node: this.node.key, err: describeError(e) }, 'health check bookkeeping failed');
         }
       },
     );
@@ -196,7 +197,7 @@ class Checker {
     h.down = true;
     this.holdDown();
     this.logger.warn(
-      { ...this.fields(), failed: h.failures, err: describe(err) },
+      { ...this.fields(), failed: h.failures, err: describeError(err) },
       'node failed its health check; marked unavailable',
     );
   }
@@ -206,12 +207,6 @@ class Checker {
     this.node.available = false;
     this.node.retryAt = Date.now() + this.check.interval;
   }
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as NodeJS.ErrnoException).code;
-  return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
 }
 
 export default definePlugin({
