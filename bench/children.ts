@@ -27,18 +27,7 @@ export async function startChild(name: string, script: URL, args: string[], time
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
-  const ports = await new Promise<Record<string, number>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${timeoutMs} ms`)), timeoutMs);
-    const onExit = (code: number | null) => reject(new Error(`${name}: exited (${code}) before it was ready`));
-    child.once('exit', onExit);
-    child.on('message', function onReady(m: ReadyMessage) {
-      if (m?.type !== 'ready') return;
-      clearTimeout(timer);
-      child.off('exit', onExit);
-      child.off('message', onReady);
-      resolve(m.ports);
-    });
-  });
+  const ports = await untilReady(child, name, timeoutMs, (m: ReadyMessage) => (m?.type === 'ready' ? m.ports : undefined));
   let nextId = 1;
   return {
     name,
@@ -71,4 +60,28 @@ export async function startChild(name: string, script: URL, args: string[], time
       });
     },
   };
+}
+
+/**
+ * The first IPC message `ready` accepts (its answer), from a child that must send one within
+ * `timeoutMs`; rejects if the child exits first or takes longer.
+ */
+export function untilReady<M, T>(child: ChildProcess, name: string, timeoutMs: number, ready: (m: M) => T | undefined): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.off('message', onMessage);
+    };
+    const timer = setTimeout(() => (done(), reject(new Error(`${name}: not ready after ${timeoutMs} ms`))), timeoutMs);
+    const onExit = (code: number | null) => (done(), reject(new Error(`${name}: exited (${code}) before it was ready`)));
+    const onMessage = (m: M) => {
+      const answer = ready(m);
+      if (answer === undefined) return;
+      done();
+      resolve(answer);
+    };
+    child.once('exit', onExit);
+    child.on('message', onMessage);
+  });
 }

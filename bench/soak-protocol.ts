@@ -11,6 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import type { NodeState } from '../core/types.ts';
+import { untilReady } from './children.ts';
 
 export type SoakCommand =
   | { op: 'state'; key: string; state: NodeState }
@@ -106,21 +107,7 @@ export class SoakChild {
       stdio: ['ignore', 'inherit', options.pipeStderr ? 'pipe' : 'inherit', 'ipc'],
       detached: true,
     });
-    const ports = await new Promise<number[]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${options.readyMs ?? 30_000} ms`)), options.readyMs ?? 30_000);
-      const onExit = (code: number | null) => {
-        clearTimeout(timer);
-        reject(new Error(`${name}: exited (${code}) before it was ready`));
-      };
-      child.once('exit', onExit);
-      child.on('message', function onReady(m: ReadyMessage) {
-        if (m?.t !== 'ready') return;
-        clearTimeout(timer);
-        child.off('exit', onExit);
-        child.off('message', onReady);
-        resolve(m.ports);
-      });
-    }).catch((err: unknown) => {
+    const ports = await untilReady(child, name, options.readyMs ?? 30_000, (m: ReadyMessage) => (m?.t === 'ready' ? m.ports : undefined)).catch((err: unknown) => {
       killGroup(child);
       throw err;
     });
