@@ -21,6 +21,7 @@ import type { NodeState } from '../types.ts';
 import { VERSION } from '../version.ts';
 import type { ReloadOutcome } from '../watch.ts';
 import type { ProcessGroup } from '../workers/group.ts';
+import { DASHBOARD_HTML } from './dashboard-page.ts';
 import { tokenMatches } from './token.ts';
 
 const http = lazyBuiltin<typeof import('node:http')>('node:http');
@@ -93,6 +94,19 @@ export class AdminServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The page holds no data and a browser cannot send a bearer token on navigation: it is
+    // the one thing served without one. Everything it shows comes from /api with the token.
+    const page = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (page === '/' || page === '/dashboard')) {
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
+        'x-frame-options': 'DENY',
+      });
+      res.end(DASHBOARD_HTML);
+      return;
+    }
     let reply: Reply;
     try {
       const auth = req.headers.authorization;
