@@ -14,10 +14,12 @@ import { Connection, type ConnectionTracker } from './forward.ts';
 import { buildGeneration, type Generation } from './generation.ts';
 import type { ListeningAddress } from './hooks.ts';
 import { IdleSweeper } from './idle.ts';
-import { ListenerSet, type SharedListen } from './listener.ts';
+import { ListenerSet, type ListenerChange, type SharedListen } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { RateSampler } from './stats.ts';
-import { nodeStatuses, type NodeStatus } from './status.ts';
+import { nodeStatuses, type ListenerStatus, type NodeStatus, type Snapshot } from './status.ts';
+import { applyRuntimeChanges, loadRuntimeChanges, noChanges, saveRuntimeChanges, type RuntimeChanges } from './runtime-changes.ts';
+import { ChangeError, type ChangeBase } from './runtime-ops.ts';
 import { PeerBus } from './workers/peers.ts';
 import type { PeerLoad } from './workers/protocol.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
@@ -46,8 +48,13 @@ export interface BalancerOptions {
   adopt?: readonly SharedListen[];
   /** The group's channel between processes (alone by default). */
   peers?: PeerBus;
-  /** Save node states in the state directory (the primary does; its workers do not). */
+  /** Save node states and runtime changes in the state directory (the primary does; its workers do not). */
   persistStates?: boolean;
+  /**
+   * The runtime changes in force (core/runtime-changes.ts): a worker gets its primary's.
+   * By default they are read from the state directory at start.
+   */
+  runtimeChanges?: RuntimeChanges;
 }
 
 /** Live figures of one open connection. */
@@ -68,8 +75,23 @@ export class Balancer {
   private readonly nodes = new NodeRegistry();
   private readonly listeners: ListenerSet;
   private readonly open = new Set<Connection>();
-  private readonly tracker: ConnectionTracker = { add: (c) => this.open.add(c), delete: (c) => this.open.delete(c) };
+  private readonly tracker: ConnectionTracker = {
+    add: (c) => this.open.add(c),
+    delete: (c) => this.open.delete(c),
+    refused: (listener) => this.countsOf(listener).refused++,
+  };
   private gen: Generation | undefined;
+  /** The generation being swapped in while its new listeners open: they route by it. */
+  private incoming: Generation | undefined;
+  /** The config as the file says it; `config` is this with the runtime changes applied. */
+  private fileConfig: ResolvedConfig;
+  private changes: RuntimeChanges;
+  private readonly changesGiven: boolean;
+  /** Sockets the primary handed over for listeners a coming change adds (workers). */
+  private offered: SharedListen[] = [];
+  private readonly listenerCounts = new Map<string, ListenerStatus>();
+  /** Reloads and runtime changes run one at a time, each on the result of the last. */
+  private changeQueue: Promise<unknown> = Promise.resolve();
   private generations = 0;
   private stopping: Promise<void> | undefined;
   private readonly rates: RateSampler;
@@ -83,6 +105,9 @@ export class Balancer {
 
   constructor(config: ResolvedConfig, options: BalancerOptions = {}) {
     this.config = config;
+    this.fileConfig = config;
+    this.changes = options.runtimeChanges ?? noChanges();
+    this.changesGiven = options.runtimeChanges !== undefined;
     this.source = options.source;
     this.logger = options.logger ?? createLogger(config.log.level);
     this.builtins = options.builtins ?? builtinPlugins();
@@ -106,6 +131,10 @@ export class Balancer {
   async start(): Promise<ListeningAddress[]> {
     if (this.gen) throw pbError(ErrorCodes.NOT_RUNNING, 'the balancer is already started');
     this.savedStates = loadNodeStates(this.config.stateDir);
+    if (!this.changesGiven && this.persistStates) this.changes = loadRuntimeChanges(this.config.stateDir);
+    const applied = this.applyLogged(this.fileConfig, this.changes);
+    this.config = applied.config;
+    this.keepChanges(applied.kept);
     this.gen = await this.build(this.config);
     try {
       if (this.adopt) this.listeners.adopt(this.adopt, this.onConnection);
@@ -181,19 +210,103 @@ export class Balancer {
   }
 
   /**
-   * Build a generation from `config` beside the serving one and swap it in. A failure
-   * leaves the serving generation untouched and is thrown. Open connections keep theirs.
+   * Build a generation from the file's `raw` config (with the runtime changes in force,
+   * `changes` when given) beside the serving one and swap it in. Listeners the config adds
+   * open, removed ones stop accepting (their connections go on). A failure leaves the
+   * serving generation and listeners untouched and is thrown. Open connections keep theirs.
    */
-  async reload(raw: Config): Promise<void> {
-    const config = validateConfig(raw, this.source);
+  reload(raw: Config, changes?: RuntimeChanges): Promise<void> {
+    return this.serially(() => this.swap(validateConfig(raw, this.source), changes ?? this.changes, false));
+  }
+
+  /**
+   * Serve with `changes` as the runtime changes (from `core/runtime-ops.ts`), on the
+   * file's config as last loaded. A change that does not apply cleanly is refused whole.
+   */
+  applyChanges(changes: RuntimeChanges): Promise<void> {
+    return this.serially(() => this.swap(this.fileConfig, changes, true));
+  }
+
+  /** What the runtime operations work from: the file's config, the served one, the changes. */
+  changeBase(): ChangeBase {
+    return { file: this.fileConfig, served: this.config, changes: this.changes };
+  }
+
+  /** Run `fn` after every reload and change before it (whatever their outcome). */
+  serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.changeQueue.then(fn, fn);
+    this.changeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async swap(file: ResolvedConfig, changes: RuntimeChanges, strict: boolean): Promise<void> {
     const previous = this.generation;
+    const applied = strict ? applyRuntimeChanges(file, changes) : this.applyLogged(file, changes);
+    if (strict && applied.dropped.length > 0) throw new ChangeError('conflict', applied.dropped.join('; '));
+    const config = applied.config;
     const next = await this.build(config);
+    let change: ListenerChange | undefined;
+    if (!this.adopt) {
+      this.incoming = next;
+      try {
+        change = await this.listeners.change(config.listeners, this.onConnection);
+      } catch (err) {
+        this.incoming = undefined;
+        await this.shutdownGeneration(next);
+        throw err;
+      }
+    }
     this.gen = next;
+    this.incoming = undefined;
     this.config = config;
+    this.fileConfig = file;
+    this.keepChanges(applied.kept);
+    let closed = 0;
+    if (change) closed = change.closeRemoved();
+    else {
+      const before = this.listeners.addresses().length;
+      this.offered = this.listeners.adoptChange(config.listeners, this.offered, this.onConnection);
+      closed = Math.max(0, before - this.listeners.addresses().length);
+    }
+    if ((change?.opened ?? 0) > 0 || closed > 0) {
+      this.logger.info({ opened: change?.opened, closed, listening: this.listeners.addresses() }, 'listeners changed');
+      next.hooks.listening.call(this.listeners.addresses());
+    }
     this.idle.update();
     this.nodes.prune(new Set([...next.clusters.values()].flatMap((c) => c.nodes.map((n) => n.key))));
     next.hooks.configChanged.call(config, previous.config);
     await this.shutdownGeneration(previous);
+  }
+
+  private applyLogged(file: ResolvedConfig, changes: RuntimeChanges) {
+    const applied = applyRuntimeChanges(file, changes);
+    for (const why of applied.dropped) this.logger.info({ change: why }, 'runtime change dropped: the config file decides again');
+    return applied;
+  }
+
+  /** Take `kept` as the changes in force, saving them (primary) when they differ. */
+  private keepChanges(kept: RuntimeChanges): void {
+    const changed = JSON.stringify(kept) !== JSON.stringify(this.changes);
+    this.changes = kept;
+    if (!changed || !this.persistStates) return;
+    try {
+      saveRuntimeChanges(this.config.stateDir, kept);
+    } catch (err) {
+      this.logger.error({ err: describeError(err) }, 'cannot save the runtime changes; they hold until restart');
+    }
+  }
+
+  /** The runtime changes in force. */
+  runtimeChanges(): RuntimeChanges {
+    return this.changes;
+  }
+
+  /**
+   * Sockets for listeners a coming change adds (a worker gets them from its primary just
+   * before the change): adopted by the change that names their listener.
+   */
+  offerListeners(shared: readonly SharedListen[]): void {
+    this.offered.push(...shared);
   }
 
   /**
@@ -272,6 +385,18 @@ export class Balancer {
     return this.gen ? nodeStatuses(this.gen.clusters.values()) : [];
   }
 
+  /** Nodes and listeners, as this process counts them. */
+  snapshot(): Snapshot {
+    const names = new Set([...this.config.listeners.map((l) => l.name), ...this.listenerCounts.keys()]);
+    return { nodes: this.status(), listeners: [...names].map((n) => ({ ...this.countsOf(n) })) };
+  }
+
+  private countsOf(listener: string): ListenerStatus {
+    let c = this.listenerCounts.get(listener);
+    if (!c) this.listenerCounts.set(listener, (c = { listener, accepted: 0, refused: 0 }));
+    return c;
+  }
+
   /** This process's share of each node's load, for the other processes of the group. */
   localLoad(): PeerLoad {
     const out: PeerLoad = {};
@@ -299,9 +424,12 @@ export class Balancer {
   }
 
   private onConnection = (client: Endpoint, listener: string): void => {
-    const gen = this.gen;
+    const gen = this.incoming?.routes.has(listener) && !this.gen?.routes.has(listener) ? this.incoming : this.gen;
     const cluster = gen && gen.clusters.get(gen.routes.get(listener) ?? '');
+    const counts = this.countsOf(listener);
+    counts.accepted++;
     if (!gen || !cluster || this.stopping) {
+      counts.refused++;
       client.destroy();
       return;
     }

@@ -29,6 +29,8 @@ export class BalancerNode implements NodeView {
   bytesIn = 0;
   bytesOut = 0;
   failures = 0;
+  /** Connections that failed on this node and went on to another (its fall-over or the next choice). */
+  fallovers = 0;
   recentFailures = 0;
   connectLatency = 0;
   metrics: Record<string, number> = {};

@@ -48,6 +48,48 @@ function listeners(p: Problems, raw: unknown): ResolvedListener[] {
   return out;
 }
 
+/** One node's fields under `nf` ('' at the top level: the admin API's body). */
+function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number, needPort: boolean): ResolvedNode | undefined {
+  const at = (key: string) => (nf ? `${nf}.${key}` : key);
+  if (!isObject(item)) {
+    p.add(nf || 'node', 'an object { id, address }', item);
+    return undefined;
+  }
+  checkKeys(p, nf, item, ['id', 'address', 'loadFactor', 'fallover', 'connectTimeout', 'probe']);
+  const id = item.id;
+  if (typeof id !== 'string' || !NAME.test(id)) p.add(at('id'), 'a name of letters, digits, ".", "_" or "-"', id);
+  const addr = typeof item.address === 'string' ? parseHostPort(item.address) : undefined;
+  if (!addr || (needPort && addr.port === undefined)) p.add(at('address'), '"host:port"', item.address);
+  const loadFactor = item.loadFactor ?? 1;
+  if (typeof loadFactor !== 'number' || !Number.isFinite(loadFactor) || loadFactor <= 0) {
+    p.add(at('loadFactor'), 'a number greater than 0', item.loadFactor);
+  }
+  const fallover = optionalString(p, at('fallover'), item.fallover);
+  const timeout = duration(p, at('connectTimeout'), item.connectTimeout, connectTimeout);
+  const probe = item.probe === undefined ? undefined : probeOf(p, at('probe'), item.probe);
+  if (typeof id !== 'string' || !NAME.test(id) || !addr) return undefined;
+  return {
+    id,
+    host: addr.host,
+    port: addr.port,
+    loadFactor: typeof loadFactor === 'number' && loadFactor > 0 ? loadFactor : 1,
+    fallover,
+    connectTimeout: timeout,
+    probe,
+  };
+}
+
+/**
+ * A node added at run time (admin API), checked as a config node is; problems name the
+ * body's fields. Its fall-over is checked by the caller, who knows the cluster.
+ */
+export function resolveNodeConfig(raw: unknown, connectTimeout: number): ResolvedNode {
+  const p = new Problems();
+  const node = oneNode(p, '', raw, connectTimeout, true);
+  if (p.list.length > 0 || !node) throw pbError(ErrorCodes.CONFIG_INVALID, p.list.join('; ') || 'node: invalid', { details: p.list });
+  return node;
+}
+
 function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, needPort: boolean): ResolvedNode[] {
   if (!Array.isArray(raw) || raw.length === 0) {
     p.add(f, 'a non-empty array of { id, address }', raw);
@@ -56,37 +98,11 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
   const out: ResolvedNode[] = [];
   const ids = new Set<string>();
   raw.forEach((item, i) => {
-    const nf = `${f}[${i}]`;
-    if (!isObject(item)) return p.add(nf, 'an object { id, address }', item);
-    checkKeys(p, nf, item, ['id', 'address', 'loadFactor', 'fallover', 'connectTimeout', 'probe']);
-    const id = item.id;
-    if (typeof id !== 'string' || !NAME.test(id)) {
-      p.add(`${nf}.id`, 'a name of letters, digits, ".", "_" or "-"', id);
-    } else if (ids.has(id)) {
-      p.say(`${nf}.id`, `duplicate node id ${show(id)}`);
-    } else ids.add(id);
-    const addr = typeof item.address === 'string' ? parseHostPort(item.address) : undefined;
-    if (!addr || (needPort && addr.port === undefined)) {
-      p.add(`${nf}.address`, '"host:port"', item.address);
-    }
-    const loadFactor = item.loadFactor ?? 1;
-    if (typeof loadFactor !== 'number' || !Number.isFinite(loadFactor) || loadFactor <= 0) {
-      p.add(`${nf}.loadFactor`, 'a number greater than 0', item.loadFactor);
-    }
-    const fallover = optionalString(p, `${nf}.fallover`, item.fallover);
-    const timeout = duration(p, `${nf}.connectTimeout`, item.connectTimeout, connectTimeout);
-    const probe = item.probe === undefined ? undefined : probeOf(p, `${nf}.probe`, item.probe);
-    if (typeof id === 'string' && addr) {
-      out.push({
-        id,
-        host: addr.host,
-        port: addr.port,
-        loadFactor: typeof loadFactor === 'number' && loadFactor > 0 ? loadFactor : 1,
-        fallover,
-        connectTimeout: timeout,
-        probe,
-      });
-    }
+    const node = oneNode(p, `${f}[${i}]`, item, connectTimeout, needPort);
+    const id = isObject(item) ? item.id : undefined;
+    if (typeof id === 'string' && ids.has(id)) p.say(`${f}[${i}].id`, `duplicate node id ${show(id)}`);
+    else if (typeof id === 'string') ids.add(id);
+    if (node) out.push(node);
   });
   out.forEach((node, i) => {
     if (node.fallover === undefined) return;

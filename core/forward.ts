@@ -23,6 +23,8 @@ import type { ClientView } from './types.ts';
 export interface ConnectionTracker {
   add(conn: Connection): void;
   delete(conn: Connection): void;
+  /** A client of `listener` was turned away (refused by a plugin, or no node could take it). */
+  refused(listener: string): void;
 }
 
 let nextId = 1;
@@ -179,7 +181,10 @@ export class Connection implements EndpointListener {
     } catch (e) {
       return this.abort('killed', `a plugin failed: ${describeError(e)}`, 'error');
     }
-    if (next) return this.dial(next);
+    if (next) {
+      node.fallovers++;
+      return this.dial(next);
+    }
     const tried = this.ctx.failed.map((n) => n.key).join(', ');
     this.abort('unavailable', `no node could be reached (tried ${tried}; last: ${describeError(err)})`, 'warn');
   }
@@ -284,6 +289,7 @@ export class Connection implements EndpointListener {
     this.outcome = outcome;
     this.reason = reason;
     this.logger[level]({ conn: this.ctx.id, client: this.ctx.client.address, cluster: this.ctx.cluster.name }, reason);
+    if (outcome !== 'killed') this.tracker.refused(this.ctx.client.listener);
     this.client.destroy();
     this.finish();
   }

@@ -11,15 +11,36 @@ import type { ResolvedListener } from './types.ts';
 
 export type ConnectionHandler = (client: Endpoint, listener: string) => void;
 
-/** A listening socket as it crosses to a worker: the listener's name and the raw handle. */
+/** A listening socket as it crosses to a worker: the listener's name, its identity and the raw handle. */
 export interface SharedListen {
   listener: string;
+  /** `listenerKey` of the listener it belongs to. */
+  key: string;
   handle: object;
 }
 
 interface Bound {
   listen: ListenHandle;
   listener: string;
+  key: string;
+}
+
+/**
+ * What makes a listener the same across configs: name and address. A listener that keeps
+ * both keeps its sockets (and whatever the kernel has queued on them) through a reload;
+ * its cluster may change freely, that is routing.
+ */
+export function listenerKey(l: ResolvedListener): string {
+  return `${l.name}|${l.host ?? '*'}|${l.portFrom}-${l.portTo}`;
+}
+
+/** The sockets a config change opened, and how to finish the change by closing the old ones. */
+export interface ListenerChange {
+  opened: number;
+  /** Close the sockets of listeners the new config no longer has; returns how many. */
+  closeRemoved(): number;
+  /** Undo: close what was opened (the change failed elsewhere). */
+  rollBack(): void;
 }
 
 const REASONS: Record<string, string> = {
@@ -38,13 +59,39 @@ export class ListenerSet {
 
   /** Open every listener; on any failure close what was opened and throw PB_ERR_LISTEN. */
   async open(listeners: readonly ResolvedListener[], onConnection: ConnectionHandler): Promise<void> {
-    for (const [i, l] of listeners.entries()) {
+    const opened = await this.openEach(listeners.map((l, i) => [l, i]), onConnection);
+    this.bound.push(...opened);
+  }
+
+  /**
+   * Move to `listeners`: open the ones not open yet now (all or none: on a failure what
+   * this call opened is closed and PB_ERR_LISTEN thrown); the caller closes the removed
+   * ones once the new routes are in place, so no client meets a listener without a route.
+   */
+  async change(listeners: readonly ResolvedListener[], onConnection: ConnectionHandler): Promise<ListenerChange> {
+    const have = new Set(this.bound.map((b) => b.key));
+    const wanted = new Set(listeners.map(listenerKey));
+    const opened = await this.openEach(
+      listeners.flatMap((l, i) => (have.has(listenerKey(l)) ? [] : [[l, i] as const])),
+      onConnection,
+    );
+    this.bound.push(...opened);
+    return {
+      opened: opened.length,
+      closeRemoved: () => this.closeWhere((b) => !wanted.has(b.key)),
+      rollBack: () => void this.closeWhere((b) => opened.includes(b)),
+    };
+  }
+
+  private async openEach(list: readonly (readonly [ResolvedListener, number])[], onConnection: ConnectionHandler): Promise<Bound[]> {
+    const opened: Bound[] = [];
+    for (const [l, i] of list) {
       for (let port = l.portFrom; port <= l.portTo; port++) {
         try {
           const listen = await this.dataPath.listen(l.host, port, (c) => onConnection(c, l.name), this.onError(l.name));
-          this.bound.push({ listen, listener: l.name });
+          opened.push({ listen, listener: l.name, key: listenerKey(l) });
         } catch (err) {
-          await this.close();
+          for (const b of opened) b.listen.close();
           const code = (err as NodeJS.ErrnoException).code ?? '';
           const why = REASONS[code] ?? describeError(err);
           throw pbError(ErrorCodes.LISTEN, `listeners[${i}]: cannot listen on ${l.host ?? '*'}:${port}: ${why}`, {
@@ -53,19 +100,41 @@ export class ListenerSet {
         }
       }
     }
+    return opened;
   }
 
   /** Accept on sockets another process opened (a worker on its primary's listeners). */
   adopt(shared: readonly SharedListen[], onConnection: ConnectionHandler): void {
-    for (const { listener, handle } of shared) {
+    for (const { listener, key, handle } of shared) {
       const listen = this.dataPath.adopt(handle, (c) => onConnection(c, listener), this.onError(listener));
-      this.bound.push({ listen, listener });
+      this.bound.push({ listen, listener, key });
     }
+  }
+
+  /**
+   * A worker's side of a listener change: adopt the handed-over sockets of `listeners` it
+   * does not accept on yet, and close those of listeners no longer there. Returns the
+   * handed-over sockets it did not use (they belong to no listener of `listeners`).
+   */
+  adoptChange(listeners: readonly ResolvedListener[], offered: readonly SharedListen[], onConnection: ConnectionHandler): SharedListen[] {
+    const wanted = new Set(listeners.map(listenerKey));
+    this.closeWhere((b) => !wanted.has(b.key));
+    const have = new Set(this.bound.map((b) => b.key));
+    const use = offered.filter((s) => wanted.has(s.key) && !have.has(s.key));
+    this.adopt(use, onConnection);
+    return offered.filter((s) => !use.includes(s));
   }
 
   /** The listening sockets, to hand to worker processes. */
   shared(): SharedListen[] {
-    return this.bound.map(({ listen, listener }) => ({ listener, handle: listen.handle }));
+    return this.bound.map(({ listen, listener, key }) => ({ listener, key, handle: listen.handle }));
+  }
+
+  private closeWhere(test: (b: Bound) => boolean): number {
+    const gone = this.bound.filter(test);
+    for (const b of gone) b.listen.close();
+    this.bound = this.bound.filter((b) => !gone.includes(b));
+    return gone.length;
   }
 
   addresses(): ListeningAddress[] {

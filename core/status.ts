@@ -18,6 +18,7 @@ export interface NodeStatus {
   activeConnections: number;
   totalConnections: number;
   failures: number;
+  fallovers: number;
   bytesIn: number;
   bytesOut: number;
   /** Connections per second and bytes per second, exponentially weighted. */
@@ -40,6 +41,7 @@ export function nodeStatuses(clusters: Iterable<Cluster>): NodeStatus[] {
         activeConnections: n.activeConnections,
         totalConnections: n.totalConnections,
         failures: n.failures,
+        fallovers: n.fallovers,
         bytesIn: n.bytesIn,
         bytesOut: n.bytesOut,
         connectionRate: n.connectionRate,
@@ -64,6 +66,7 @@ export function sumStatuses(lists: readonly (readonly NodeStatus[])[]): NodeStat
       seen.activeConnections += s.activeConnections;
       seen.totalConnections += s.totalConnections;
       seen.failures += s.failures;
+      seen.fallovers += s.fallovers;
       seen.bytesIn += s.bytesIn;
       seen.bytesOut += s.bytesOut;
       seen.connectionRate += s.connectionRate;
@@ -71,4 +74,33 @@ export function sumStatuses(lists: readonly (readonly NodeStatus[])[]): NodeStat
     }
   }
   return [...byKey.values()];
+}
+
+/** What one listener's clients met: accepted by the socket, and turned away without a node. */
+export interface ListenerStatus {
+  listener: string;
+  accepted: number;
+  refused: number;
+}
+
+/** Everything a process counts, as the admin API and /metrics read it. */
+export interface Snapshot {
+  nodes: NodeStatus[];
+  listeners: ListenerStatus[];
+}
+
+/** One snapshot from several processes': nodes as `sumStatuses`, listener counts added. */
+export function sumSnapshots(list: readonly Snapshot[]): Snapshot {
+  const listeners = new Map<string, ListenerStatus>();
+  for (const s of list) {
+    for (const l of s.listeners) {
+      const seen = listeners.get(l.listener);
+      if (!seen) listeners.set(l.listener, { ...l });
+      else {
+        seen.accepted += l.accepted;
+        seen.refused += l.refused;
+      }
+    }
+  }
+  return { nodes: sumStatuses(list.map((s) => s.nodes)), listeners: [...listeners.values()] };
 }

@@ -22,7 +22,8 @@ import { BUNDLED } from '../paths.ts';
 import type { Generation } from '../generation.ts';
 import type { ListeningAddress } from '../hooks.ts';
 import type { Logger } from '../logger.ts';
-import { sumStatuses, type NodeStatus } from '../status.ts';
+import type { RuntimeChanges } from '../runtime-changes.ts';
+import { sumSnapshots, sumStatuses, type NodeStatus, type Snapshot } from '../status.ts';
 import type { Config, NodeState, ResolvedConfig } from '../types.ts';
 import { PeerBus } from './peers.ts';
 import { Requests, type FromWorker, type PeerLoad, type ProcessResources, type ToWorker } from './protocol.ts';
@@ -54,6 +55,10 @@ interface Worker {
   ready: boolean;
   load: PeerLoad;
   startedAt: number;
+  /** Keys of the listening sockets handed to it. */
+  listenKeys: Set<string>;
+  /** The group's change count when it was forked: a change since, and it must catch up. */
+  changesAtSpawn: number;
 }
 
 export class ProcessGroup {
@@ -65,6 +70,9 @@ export class ProcessGroup {
   private stopping = false;
   private loadTimer: NodeJS.Timeout | undefined;
   private readonly respawnDelay = new Map<number, number>();
+  /** Reloads and runtime changes, one at a time through every process. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private changeCount = 0;
 
   constructor(options: GroupOptions) {
     this.options = options;
@@ -117,15 +125,60 @@ export class ProcessGroup {
     await this.askAll({ op: 'setNodeState', key, state });
   }
 
-  /** Reload: the primary first (a bad config stops here), then every worker from the file. */
-  async reload(raw: Config): Promise<void> {
-    await this.balancer.reload(raw);
-    await this.askAll({ op: 'reload' });
+  /**
+   * Reload: the primary first (a bad config stops here and changes nothing), then every
+   * worker from the file, with the primary's runtime changes. Listeners the file adds are
+   * opened by the primary and handed to the workers before they reload.
+   */
+  reload(raw: Config): Promise<void> {
+    return this.serially(async () => {
+      await this.balancer.reload(raw);
+      await this.everyWorker('reload');
+    });
+  }
+
+  /** Serve with `changes` as the runtime changes (core/runtime-ops.ts) in every process. */
+  applyChanges(changes: RuntimeChanges): Promise<void> {
+    return this.serially(async () => {
+      await this.balancer.applyChanges(changes);
+      await this.everyWorker('changes');
+    });
+  }
+
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Hand over new listening sockets, then have every ready worker take the primary's config. */
+  private async everyWorker(op: 'reload' | 'changes'): Promise<void> {
+    this.changeCount++;
+    const changes = this.balancer.runtimeChanges();
+    for (const w of this.workers.values()) if (w.ready) this.handOver(w);
+    await this.askAll(op === 'reload' ? { op: 'reload', changes } : { op: 'changes', changes });
+  }
+
+  /** Send `w` the listening sockets it has not had yet. */
+  private handOver(w: Worker): void {
+    const shared = this.balancer.sharedListeners();
+    for (const s of shared) {
+      if (w.listenKeys.has(s.key) || !w.child.connected) continue;
+      w.child.send({ t: 'listen', listener: s.listener, key: s.key } satisfies ToWorker, s.handle as never);
+      w.listenKeys.add(s.key);
+    }
+    const now = new Set(shared.map((s) => s.key));
+    for (const k of w.listenKeys) if (!now.has(k)) w.listenKeys.delete(k);
   }
 
   /** Every node's figures, summed over the processes. */
   async status(): Promise<NodeStatus[]> {
     return sumStatuses(await this.statusByProcess());
+  }
+
+  /** Nodes and listener counts, summed over the processes. */
+  async snapshot(): Promise<Snapshot> {
+    return sumSnapshots([this.balancer.snapshot(), ...((await this.askAll({ op: 'snapshot' })) as Snapshot[])]);
   }
 
   /** Every node's figures in each process, the primary first. */
@@ -233,6 +286,8 @@ export class ProcessGroup {
       ready: false,
       load: {},
       startedAt: Date.now(),
+      listenKeys: new Set(),
+      changesAtSpawn: this.changeCount,
     };
     this.workers.set(index, w);
     const ready = new Promise<void>((resolve) => {
@@ -246,6 +301,7 @@ export class ProcessGroup {
           clearTimeout(timer);
           w.ready = true;
           this.respawnDelay.delete(index);
+          if (w.changesAtSpawn !== this.changeCount) this.catchUp(w);
           this.logger.debug({ worker: index, pid: child.pid }, 'worker serving');
           resolve();
         } else if (msg.t === 'failed') {
@@ -263,14 +319,26 @@ export class ProcessGroup {
     child.once('exit', (code, signal) => this.onExit(w, code, signal));
     const shared = this.balancer.sharedListeners();
     try {
-      for (const s of shared) child.send({ t: 'listen', listener: s.listener } satisfies ToWorker, s.handle as never);
+      for (const s of shared) {
+        child.send({ t: 'listen', listener: s.listener, key: s.key } satisfies ToWorker, s.handle as never);
+        w.listenKeys.add(s.key);
+      }
       const source = this.options.config.source ?? '';
-      child.send({ t: 'init', configPath: source, listeners: shared.length, index } satisfies ToWorker);
+      const changes = this.balancer.runtimeChanges();
+      child.send({ t: 'init', configPath: source, listeners: shared.length, index, changes } satisfies ToWorker);
     } catch (err) {
       this.logger.error({ worker: index, err: describeError(err) }, 'cannot hand the listeners to a worker');
       child.kill('SIGKILL');
     }
     return ready;
+  }
+
+  /** A worker that started while the config changed takes the primary's config now. */
+  private catchUp(w: Worker): void {
+    void this.serially(async () => {
+      this.handOver(w);
+      await w.requests.ask({ op: 'reload', changes: this.balancer.runtimeChanges() }, ANSWER_MS, `worker ${w.index}`);
+    }).catch((err: unknown) => this.logger.error({ worker: w.index, err: describeError(err) }, 'a new worker could not take the current config'));
   }
 
   private onMessage(w: Worker, msg: FromWorker): void {

@@ -3,7 +3,7 @@
  * a small request/answer helper on top of it. Every request a worker gets is answered,
  * with an error message when it failed, so the primary never waits for ever.
  */
-import type { NodeStatus } from '../status.ts';
+import type { RuntimeChanges } from '../runtime-changes.ts';
 import type { NodeState } from '../types.ts';
 
 /** Per node key: figures of the processes other than the one told. */
@@ -11,8 +11,10 @@ export type PeerLoad = Record<string, [active: number, connectionRate: number, b
 
 export type Request =
   | { op: 'setNodeState'; key: string; state: NodeState }
-  | { op: 'reload' }
+  | { op: 'reload'; changes: RuntimeChanges }
+  | { op: 'changes'; changes: RuntimeChanges }
   | { op: 'status' }
+  | { op: 'snapshot' }
   | { op: 'resources'; gc?: boolean }
   | { op: 'stopAccepting' }
   | { op: 'stop'; drainTimeout: number };
@@ -25,8 +27,8 @@ export interface ProcessResources {
 }
 
 export type ToWorker =
-  | { t: 'listen'; listener: string }
-  | { t: 'init'; configPath: string; listeners: number; index: number }
+  | { t: 'listen'; listener: string; key: string }
+  | { t: 'init'; configPath: string; listeners: number; index: number; changes: RuntimeChanges }
   | { t: 'req'; id: number; req: Request }
   | { t: 'peer'; topic: string; msg: unknown }
   | { t: 'peerLoad'; nodes: PeerLoad };
@@ -38,8 +40,6 @@ export type FromWorker =
   | { t: 'res'; id: number; ok: false; error: string }
   | { t: 'peer'; topic: string; msg: unknown }
   | { t: 'load'; nodes: PeerLoad };
-
-export type StatusReply = NodeStatus[];
 
 /** Pending requests to one worker, answered by `{ t: 'res' }` messages. */
 export class Requests {

@@ -42,7 +42,7 @@ async function start(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
   configPath = msg.configPath;
   const config = await loadConfig(configPath);
   logger = createLogger(config.log.level).child({ worker: msg.index });
-  balancer = new Balancer(config, { logger, source: config.source, adopt: shared, peers, persistStates: false });
+  balancer = new Balancer(config, { logger, source: config.source, adopt: shared, peers, persistStates: false, runtimeChanges: msg.changes });
   await balancer.start();
   setInterval(() => balancer && send({ t: 'load', nodes: balancer.localLoad() }), LOAD_EVERY_MS).unref();
   send({ t: 'ready' });
@@ -57,11 +57,16 @@ async function handle(req: Request): Promise<unknown> {
       return null;
     case 'reload': {
       const { raw } = await readConfigFile(configPath);
-      await b.reload(raw as Config);
+      await b.reload(raw as Config, req.changes);
       return b.generation.id;
     }
+    case 'changes':
+      await b.applyChanges(req.changes);
+      return b.generation.id;
     case 'status':
       return b.status();
+    case 'snapshot':
+      return b.snapshot();
     case 'resources':
       return processResources(req.gc === true);
     case 'stopAccepting':
@@ -77,7 +82,9 @@ async function handle(req: Request): Promise<unknown> {
 process.on('message', (msg: ToWorker, handle?: object) => {
   switch (msg.t) {
     case 'listen':
-      if (handle) shared.push({ listener: msg.listener, handle });
+      // Sockets after the start are for a listener the next change adds.
+      if (handle && balancer) balancer.offerListeners([{ listener: msg.listener, key: msg.key, handle }]);
+      else if (handle) shared.push({ listener: msg.listener, key: msg.key, handle });
       break;
     case 'init':
       init = msg;
