@@ -1,11 +1,12 @@
 /**
- * The `protobalance` command line: `start`, `check`, `--version`, `--help`.
+ * The `protobalance` command line: `start`, `check`, the control commands (`status`, `node`,
+ * `route`, `reload`), `--version`, `--help`.
  * Expected failures (bad config, port in use) print one line and exit non-zero, no stack.
  */
 import { writeSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { nodeState as adminNodeState, reload as adminReload, status as adminStatus, type ControlOptions } from './admin/client.ts';
+import { node as adminNode, reload as adminReload, route as adminRoute, status as adminStatus, type ControlOptions } from './admin/client.ts';
 import { AdminServer } from './admin/server.ts';
 import { adminToken, TOKEN_FILE } from './admin/token.ts';
 import { Balancer } from './balancer.ts';
@@ -172,10 +173,19 @@ control(program.command('status').description('show listeners, clusters and node
 control(
   program
     .command('node')
-    .description('set a node state: protobalance node <cluster>/<node> green|yellow|red')
+    .description('change a node: <cluster>/<node> green|yellow|red, factor <n>, add <host:port> [factor], remove')
     .argument('<node>', '<cluster>/<node>')
-    .argument('<state>', 'green, yellow or red'),
-).action((node: string, state: string, o: ControlOptions) => adminNodeState(o, node, state).then(print, fail));
+    .argument('<action>', 'green, yellow, red, factor, add or remove')
+    .argument('[args...]', 'the factor, or the address (and factor) to add'),
+).action((node: string, action: string, args: string[], o: ControlOptions) => adminNode(o, node, action, args).then(print, fail));
+
+control(
+  program
+    .command('route')
+    .description('point a listener at a cluster: new clients go there, open connections stay where they are')
+    .argument('<listener>', 'listener name (its port when unnamed)')
+    .argument('<cluster>', 'cluster name'),
+).action((listener: string, cluster: string, o: ControlOptions) => adminRoute(o, listener, cluster).then(print, fail));
 
 control(program.command('reload').description('reload the config file of a running balancer')).action((o: ControlOptions) =>
   adminReload(o).then(print, fail),

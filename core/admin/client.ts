@@ -1,5 +1,5 @@
 /**
- * The control commands of the CLI (`status`, `node`, `reload`): they talk to a running
+ * The control commands of the CLI (`status`, `node`, `route`, `reload`): they talk to a running
  * balancer's admin API. Address and token come from the flags, else from the config (its
  * `admin` block, else the token file in its state directory). Output is a table for
  * people, or the API's JSON with `--json`.
@@ -66,6 +66,7 @@ interface NodeRow {
   activeConnections: number;
   totalConnections: number;
   failures: number;
+  fallovers?: number;
   connectionRate: number;
   bytesRate: number;
 }
@@ -79,24 +80,66 @@ export async function status(o: ControlOptions): Promise<string> {
   const s = await call(o, 'GET', '/status');
   if (o.json) return JSON.stringify(s, null, 2);
   const clusters = s.clusters as { name: string; balance: string; nodes: NodeRow[] }[];
-  const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string }[];
+  const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string; accepted?: number; refused?: number }[];
   const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
-  const ls = listeners.map((l) => `  ${l.listener}: ${l.host}:${l.port} -> ${l.cluster}`).join('\n');
-  const rows = [['NODE', 'ADDRESS', 'STATE', 'AVAILABLE', 'FACTOR', 'ACTIVE', 'TOTAL', 'FAILURES', 'CONN/S', 'BYTES/S']];
+  const ls = listeners
+    .map((l) => `  ${l.listener}: ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} -> ${l.cluster} (accepted ${l.accepted ?? 0}, refused ${l.refused ?? 0})`)
+    .join('\n');
+  const rows = [['NODE', 'ADDRESS', 'STATE', 'AVAILABLE', 'FACTOR', 'ACTIVE', 'TOTAL', 'FAILURES', 'FALLOVERS', 'CONN/S', 'BYTES/S']];
   for (const c of clusters) {
     for (const n of c.nodes) {
-      rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
+      rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), String(n.fallovers ?? 0), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
     }
   }
   return `${head}\nlisteners:\n${ls}\n\n${table(rows)}`;
 }
 
-export async function nodeState(o: ControlOptions, node: string, state: string): Promise<string> {
+function nodePath(node: string): { cluster: string; id: string; path: string } {
   const slash = node.indexOf('/');
-  if (slash <= 0) throw pbError(ErrorCodes.NODE_UNKNOWN, `node: expected <cluster>/<node>, got "${node}"`);
-  const path_ = `/nodes/${encodeURIComponent(node.slice(0, slash))}/${encodeURIComponent(node.slice(slash + 1))}/state`;
-  const r = await call(o, 'PUT', path_, { state });
-  return o.json ? JSON.stringify(r) : `${String(r.node)} is ${String(r.state)}`;
+  if (slash <= 0 || slash === node.length - 1) throw pbError(ErrorCodes.NODE_UNKNOWN, `node: expected <cluster>/<node>, got "${node}"`);
+  const cluster = node.slice(0, slash);
+  const id = node.slice(slash + 1);
+  return { cluster, id, path: `/nodes/${encodeURIComponent(cluster)}/${encodeURIComponent(id)}` };
+}
+
+const STATE_WORDS = ['green', 'yellow', 'red'];
+
+/**
+ * `node <cluster>/<node> green|yellow|red`, `… factor N`, `… add <host:port> [factor]`
+ * and `… remove`.
+ */
+export async function node(o: ControlOptions, node: string, action: string, args: string[]): Promise<string> {
+  const n = nodePath(node);
+  const done = (r: Record<string, unknown>, text: string) => (o.json ? JSON.stringify(r) : text);
+  if (STATE_WORDS.includes(action)) {
+    const r = await call(o, 'PUT', `${n.path}/state`, { state: action });
+    return done(r, `${String(r.node)} is ${String(r.state)}`);
+  }
+  if (action === 'factor') {
+    const factor = Number(args[0]);
+    if (args[0] === undefined || !Number.isFinite(factor) || factor <= 0) {
+      throw pbError(ErrorCodes.CONFIG_INVALID, `factor: expected a number greater than 0, got ${JSON.stringify(args[0] ?? '')}`);
+    }
+    const r = await call(o, 'PUT', `${n.path}/factor`, { factor });
+    return done(r, `${String(r.node)} has load factor ${String(r.factor)}`);
+  }
+  if (action === 'add') {
+    if (!args[0]) throw pbError(ErrorCodes.CONFIG_INVALID, 'address: expected "host:port" after "add"');
+    const body: Record<string, unknown> = { id: n.id, address: args[0] };
+    if (args[1] !== undefined) body.loadFactor = Number(args[1]);
+    const r = await call(o, 'POST', `/clusters/${encodeURIComponent(n.cluster)}/nodes`, body);
+    return done(r, `${String(r.node)} added (generation ${String(r.generation)})`);
+  }
+  if (action === 'remove') {
+    const r = await call(o, 'DELETE', n.path);
+    return done(r, `${String(r.node)} removed; its open connections go on (generation ${String(r.generation)})`);
+  }
+  throw pbError(ErrorCodes.CONFIG_INVALID, `expected green, yellow, red, factor <n>, add <host:port> or remove after the node, got "${action}"`);
+}
+
+export async function route(o: ControlOptions, listener: string, cluster: string): Promise<string> {
+  const r = await call(o, 'PUT', `/listeners/${encodeURIComponent(listener)}/cluster`, { cluster });
+  return o.json ? JSON.stringify(r) : `listener ${String(r.listener)} now sends new clients to cluster ${String(r.cluster)}`;
 }
 
 export async function reload(o: ControlOptions): Promise<string> {

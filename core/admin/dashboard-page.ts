@@ -41,7 +41,7 @@ button { cursor: pointer; } button:hover, select:hover { border-color: var(--acc
 #login label { display: grid; gap: .3rem; } #login-message:empty { display: none; } #login-message { color: var(--red); margin: 0; }
 .listener { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center; padding: .5rem .75rem; margin-bottom: .5rem;
   background: var(--panel); border: 1px solid var(--line); border-radius: 6px; }
-.grid { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); }
+.grid { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(min(100%, 370px), 1fr)); }
 .node { background: var(--panel); border: 1px solid var(--line); border-left: 6px solid var(--dim); border-radius: 6px; padding: .6rem .75rem; }
 .node header { display: flex; flex-wrap: wrap; gap: .25rem .6rem; align-items: baseline; }
 .badge { font-weight: bold; text-transform: uppercase; padding: 0 .45rem; border-radius: 3px; color: #0a0e13; background: var(--dim); }
@@ -50,9 +50,9 @@ button { cursor: pointer; } button:hover, select:hover { border-color: var(--acc
 .node[data-state=red] { border-left-color: var(--red); } .node[data-state=red] .badge { background: var(--red); }
 .up { color: var(--green); } .down { color: var(--red); font-weight: bold; } .warn { color: var(--red); }
 dl { display: grid; grid-template-columns: repeat(2, max-content 1fr); gap: 0 .75rem; margin: .5rem 0; }
-dt { color: var(--dim); } dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; }
+dt { color: var(--dim); white-space: nowrap; } dd { margin: 0; text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: .5rem; }
-figure { margin: 0; } figcaption { display: flex; justify-content: space-between; gap: .3rem; color: var(--dim); font-size: .78rem; }
+figure { margin: 0; min-width: 0; } figcaption { display: flex; justify-content: space-between; gap: .3rem; color: var(--dim); font-size: .75rem; white-space: nowrap; }
 svg { display: block; width: 100%; height: 38px; background: #0a0e13; border: 1px solid var(--line); border-radius: 3px; }
 path.line { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 path.area { fill: rgba(88, 166, 255, .16); stroke: none; }
@@ -68,7 +68,7 @@ const SCRIPT = String.raw`
 const KEY = 'protobalance.adminToken', EVERY = 1000, SAMPLES = 60, STATES = ['green', 'yellow', 'red'];
 const SVG = 'http://www.w3.org/2000/svg';
 const $ = (id) => document.getElementById(id);
-const listeners = new Map(), clusters = new Map(), nodes = new Map(), history = new Map();
+const listeners = new Map(), clusters = new Map(), nodes = new Map(), series = new Map();
 let session = 0, timer = 0, busy = false, again = false, messageFrom = '';
 class SignedOut extends Error {}
 
@@ -127,7 +127,7 @@ async function api(method, path, body) {
 function ask(why) {
   sessionStorage.removeItem(KEY);
   session++; clearTimeout(timer);
-  for (const m of [listeners, clusters, nodes, history]) m.clear();
+  for (const m of [listeners, clusters, nodes, series]) m.clear();
   $('listener-list').replaceChildren(); $('cluster-list').replaceChildren(); $('meta').textContent = '';
   $('board').hidden = true; $('sign-out').hidden = true; unsay();
   $('login').hidden = false; $('login-message').textContent = why;
@@ -174,7 +174,7 @@ function render(s) {
     sync(nodes, v.grid, (c.nodes || []).map((n) => String(n.key)), makeNode, (nv, key) => showNode(nv, c.nodes.find((n) => String(n.key) === key)));
   });
   for (const [key, v] of nodes) if (!v.root.isConnected) nodes.delete(key); // its cluster went away
-  for (const key of history.keys()) if (!nodes.has(key)) history.delete(key);
+  for (const key of series.keys()) if (!nodes.has(key)) series.delete(key);
 }
 
 // Keep one element per key, in order, inside parent; update each in place so a focused
@@ -212,10 +212,9 @@ function showListener(v, entries, names) {
     v.select.replaceChildren(...known.map((n) => el('option', { value: n }, n)));
   }
   if (!v.select.disabled && v.select.value !== v.cluster) v.select.value = v.cluster;
-  const has = (k) => entries.some((e) => typeof e[k] === 'number');
-  const sum = (k) => entries.reduce((t, e) => t + num(e[k]), 0);
-  v.counts.textContent = [has('accepted') ? 'accepted ' + int(sum('accepted')) : '', has('refused') ? 'refused ' + int(sum('refused')) : '']
-    .filter(Boolean).join(' · ');
+  // The counts are the listener's (every port of a range carries the same ones), not per port.
+  const count = (k) => (typeof first[k] === 'number' ? k + ' ' + int(first[k]) : '');
+  v.counts.textContent = [count('accepted'), count('refused')].filter(Boolean).join(' · ');
 }
 
 function makeCluster(name) {
@@ -243,7 +242,7 @@ function makeNode(key) {
     const dt = el('dt', {}, label), dd = el('dd', { 'data-field': k });
     dl.append(dt, dd); fields[k] = { dt, dd };
   }
-  const active = chart('active', 'active connections'), rate = chart('rate', 'connections / s');
+  const active = chart('active', 'active'), rate = chart('rate', 'conn/s');
   const charts = el('div', { class: 'charts' }); charts.append(active.root, rate.root);
   const controls = el('div', { class: 'controls', role: 'group', 'aria-label': 'Set the state of ' + key });
   const buttons = STATES.map((s) => el('button', { type: 'button', class: s, 'data-set-state': s }, s));
@@ -266,8 +265,8 @@ function showNode(v, n) {
   const hasFallovers = typeof n.fallovers === 'number';
   f.fallovers.dt.hidden = f.fallovers.dd.hidden = !hasFallovers;
   if (hasFallovers) set('fallovers', int(n.fallovers));
-  let h = history.get(n.key);
-  if (!h) history.set(n.key, (h = { active: [], rate: [] }));
+  let h = series.get(n.key);
+  if (!h) series.set(n.key, (h = { active: [], rate: [] }));
   push(h.active, num(n.activeConnections)); push(h.rate, num(n.connectionRate));
   draw(v.active, h.active, int); draw(v.rate, h.rate, rate);
 }
@@ -279,6 +278,7 @@ function chart(kind, label) {
   const cap = el('figcaption'); cap.append(el('span', {}, label), value);
   const svg = document.createElementNS(SVG, 'svg');
   for (const [k, x] of [['viewBox', '0 0 120 38'], ['preserveAspectRatio', 'none'], ['data-chart', kind], ['role', 'img'], ['aria-label', label]]) svg.setAttribute(k, x);
+  svg.append(Object.assign(document.createElementNS(SVG, 'title'), { textContent: label + ': the last ' + SAMPLES + ' samples, one a second' }));
   const area = document.createElementNS(SVG, 'path'), line = document.createElementNS(SVG, 'path');
   area.setAttribute('class', 'area'); line.setAttribute('class', 'line');
   svg.append(area, line); root.append(cap, svg);
@@ -295,7 +295,7 @@ function draw(c, samples, format) {
   c.svg.setAttribute('data-samples', String(samples.length));
   c.svg.setAttribute('data-last', String(last));
   c.svg.setAttribute('data-max', String(max));
-  c.value.textContent = format(last) + ' (max ' + format(max) + ')';
+  c.value.textContent = format(last) + ' · max ' + format(max);
 }
 
 async function change(method, path, body, done, failed) {

@@ -7,9 +7,16 @@
  *
  *   GET    /api/status                          version, uptime, generation, listeners, nodes (summed)
  *   PUT    /api/nodes/<cluster>/<node>/state    { "state": "green" | "yellow" | "red" }
+ *   PUT    /api/nodes/<cluster>/<node>/factor   { "factor": 2 }
+ *   POST   /api/clusters/<cluster>/nodes        { "id", "address", "loadFactor"?, "fallover"?, ... } add a node
+ *   DELETE /api/nodes/<cluster>/<node>          remove a node (its open connections go on)
+ *   PUT    /api/listeners/<listener>/cluster    { "cluster": "name" } point a listener at a cluster
+ *   GET    /api/changes                         the runtime changes in force (core/runtime-changes.ts)
  *   POST   /api/reload                          reload the config file
  *   GET    /api/affinity/<cluster>/<client>     the node a client address is bound to
  *   DELETE /api/affinity/<cluster>/<client>     forget that binding
+ *   GET    /metrics                             Prometheus text format, summed over the processes
+ *   GET    /dashboard (and /)                   the dashboard page (no token: it asks for one)
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +30,9 @@ import type { ReloadOutcome } from '../watch.ts';
 import type { ProcessGroup } from '../workers/group.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
 import { tokenMatches } from './token.ts';
+import { metricsText } from './metrics.ts';
+import { addNode, ChangeError, removeNode, setLoadFactor, setRoute, type ChangeBase } from '../runtime-ops.ts';
+import type { RuntimeChanges } from '../runtime-changes.ts';
 
 const http = lazyBuiltin<typeof import('node:http')>('node:http');
 const MAX_BODY = 64 * 1024;
@@ -36,13 +46,16 @@ export interface AdminOptions {
   reload(reason: string): Promise<ReloadOutcome>;
 }
 
-/** An answer: status and JSON body. */
+/** An answer: status and JSON body (or text, with its content type). */
 class Reply {
   constructor(
     readonly status: number,
     readonly body: unknown,
+    readonly contentType?: string,
   ) {}
 }
+
+const HTTP_OF: Record<ChangeError['kind'], number> = { invalid: 400, unknown: 404, conflict: 409 };
 
 const fail = (status: number, error: string) => new Reply(status, { error });
 
@@ -116,6 +129,11 @@ export class AdminServer {
     } catch (err) {
       reply = err instanceof Reply ? err : fail(500, describeError(err));
     }
+    if (reply.contentType) {
+      res.writeHead(reply.status, { 'content-type': reply.contentType, 'cache-control': 'no-store' });
+      res.end(String(reply.body));
+      return;
+    }
     res.writeHead(reply.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(`${JSON.stringify(reply.body)}\n`);
   }
@@ -124,18 +142,54 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://admin');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? 'GET';
+    if (parts.length === 1 && parts[0] === 'metrics' && method === 'GET') return this.metrics();
     if (parts[0] !== 'api') return fail(404, `no such endpoint: ${url.pathname}`);
     const [, what, a, b, c] = parts;
-    if (what === 'status' && parts.length === 2 && method === 'GET') return new Reply(200, await this.status());
-    if (what === 'reload' && parts.length === 2 && method === 'POST') return this.reload();
-    if (what === 'nodes' && c === 'state' && parts.length === 5 && method === 'PUT') return this.setState(a!, b!, await readBody(req));
-    if (what === 'affinity' && parts.length === 4 && (method === 'GET' || method === 'DELETE')) return this.affinity(method, a!, b!);
+    const n = parts.length;
+    if (what === 'status' && n === 2 && method === 'GET') return new Reply(200, await this.status());
+    if (what === 'changes' && n === 2 && method === 'GET') return new Reply(200, this.o.group.balancer.runtimeChanges());
+    if (what === 'reload' && n === 2 && method === 'POST') return this.reload();
+    if (what === 'nodes' && c === 'state' && n === 5 && method === 'PUT') return this.setState(a!, b!, await readBody(req));
+    if (what === 'nodes' && c === 'factor' && n === 5 && method === 'PUT') {
+      const body = await readBody(req);
+      return this.change((base) => setLoadFactor(base, `${a}/${b}`, (body as { factor?: unknown }).factor), () => ({ node: `${a}/${b}`, factor: (body as { factor: number }).factor }));
+    }
+    if (what === 'nodes' && n === 4 && method === 'DELETE') {
+      return this.change((base) => removeNode(base, `${a}/${b}`), () => ({ node: `${a}/${b}`, removed: true }));
+    }
+    if (what === 'clusters' && b === 'nodes' && n === 4 && method === 'POST') {
+      const body = await readBody(req);
+      return this.change((base) => addNode(base, a!, body), () => ({ node: `${a}/${(body as { id: string }).id}`, added: true }), 201);
+    }
+    if (what === 'listeners' && b === 'cluster' && n === 4 && method === 'PUT') {
+      const body = await readBody(req);
+      return this.change((base) => setRoute(base, a!, (body as { cluster?: unknown }).cluster), () => ({ listener: a, cluster: (body as { cluster: string }).cluster }));
+    }
+    if (what === 'affinity' && n === 4 && (method === 'GET' || method === 'DELETE')) return this.affinity(method, a!, b!);
     return fail(404, `no such endpoint: ${method} ${url.pathname}`);
+  }
+
+  /** A runtime change in every process; its ChangeError becomes 400, 404 or 409. */
+  private async change(make: (base: ChangeBase) => RuntimeChanges, answer: () => Record<string, unknown>, status = 200): Promise<Reply> {
+    try {
+      await this.o.group.change(make);
+    } catch (err) {
+      if (err instanceof ChangeError) return fail(HTTP_OF[err.kind], err.message);
+      throw err;
+    }
+    return new Reply(status, { ...answer(), generation: this.o.group.generation.id });
+  }
+
+  private async metrics(): Promise<Reply> {
+    const g = this.o.group;
+    const m = await metricsText({ snapshot: await g.snapshot(), generation: g.generation.id, processes: g.serving, version: VERSION });
+    return new Reply(200, m.body, m.contentType);
   }
 
   private async status(): Promise<unknown> {
     const g = this.o.group;
-    const nodes = await g.status();
+    const { nodes, listeners } = await g.snapshot();
+    const counts = new Map(listeners.map((l) => [l.listener, l]));
     const health = new Map(g.balancer.clusters().map((c) => [c.name, c.chooser.health]));
     return {
       version: VERSION,
@@ -143,13 +197,19 @@ export class AdminServer {
       generation: g.generation.id,
       processes: g.serving,
       dataPath: g.balancer.dataPath.name,
-      listeners: g.balancer.addresses().map((a) => ({ ...a, cluster: g.generation.routes.get(a.listener) })),
+      listeners: g.balancer.addresses().map((a) => ({
+        ...a,
+        cluster: g.generation.routes.get(a.listener),
+        accepted: counts.get(a.listener)?.accepted ?? 0,
+        refused: counts.get(a.listener)?.refused ?? 0,
+      })),
       clusters: g.balancer.clusters().map((c) => ({
         name: c.name,
         balance: c.config.balance,
         algorithm: health.get(c.name),
         nodes: nodes.filter((n) => n.cluster === c.name),
       })),
+      runtimeChanges: g.balancer.runtimeChanges(),
     };
   }
 

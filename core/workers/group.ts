@@ -23,6 +23,7 @@ import type { Generation } from '../generation.ts';
 import type { ListeningAddress } from '../hooks.ts';
 import type { Logger } from '../logger.ts';
 import type { RuntimeChanges } from '../runtime-changes.ts';
+import type { ChangeBase } from '../runtime-ops.ts';
 import { sumSnapshots, sumStatuses, type NodeStatus, type Snapshot } from '../status.ts';
 import type { Config, NodeState, ResolvedConfig } from '../types.ts';
 import { PeerBus } from './peers.ts';
@@ -137,10 +138,14 @@ export class ProcessGroup {
     });
   }
 
-  /** Serve with `changes` as the runtime changes (core/runtime-ops.ts) in every process. */
-  applyChanges(changes: RuntimeChanges): Promise<void> {
+  /**
+   * A runtime change in every process: `make` (an operation of core/runtime-ops.ts) gets
+   * the config as served once every change before it is done, and says the new changes.
+   * Its errors (ChangeError) are thrown and change nothing.
+   */
+  change(make: (base: ChangeBase) => RuntimeChanges): Promise<void> {
     return this.serially(async () => {
-      await this.balancer.applyChanges(changes);
+      await this.balancer.applyChanges(make(this.balancer.changeBase()));
       await this.everyWorker('changes');
     });
   }
