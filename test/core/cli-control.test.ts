@@ -1,5 +1,5 @@
 /**
- * The CLI's control commands (`status`, `node`, `reload`) against a running balancer,
+ * The CLI's control commands (`status`, `node`, `route`, `reload`) against a running balancer,
  * through its admin API, with the address and token taken from the same config.
  */
 import path from 'node:path';
@@ -14,8 +14,8 @@ test('status, node and reload talk to the running balancer; a refused change is 
   const adminPort = await freePort();
   const dir = tmpDir({
     'protobalance.config.ts': `export default {
-  listeners: [{ port: ${await freePort()}, host: '127.0.0.1', cluster: 'c' }],
-  clusters: { c: { nodes: [{ id: 'n0', address: '${addr(echo)}' }] } },
+  listeners: [{ name: 'front', port: ${await freePort()}, host: '127.0.0.1', cluster: 'c' }],
+  clusters: { c: { nodes: [{ id: 'n0', address: '${addr(echo)}' }] }, d: { nodes: [{ id: 'm0', address: '${addr(echo)}' }] } },
   workers: 2, watch: false, admin: { port: ${adminPort} }, log: { level: 'warn' },
 };\n`,
   });
@@ -45,13 +45,35 @@ test('status, node and reload talk to the running balancer; a refused change is 
     const bad = await cli('node', 'c/n0', 'blue');
     assert.is(bad.code, 1);
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
-    assert.match(bad.stderr, 'admin API: 400: state: expected one of green, yellow, red');
+    assert.match(bad.stderr, 'expected green, yellow, red, factor <n>, add <host:port> or remove after the node, got "blue"');
+
+    const factor = await cli('node', 'c/n0', 'factor', '2.5');
+    assert.equal([factor.code, factor.stdout.trim()], [0, 'c/n0 has load factor 2.5']);
+    const badFactor = await cli('node', 'c/n0', 'factor', '-1');
+    assert.equal([badFactor.code, badFactor.stderr.trim()], [1, 'protobalance: factor: expected a number greater than 0, got "-1"']);
+
+    const routed = await cli('route', 'front', 'd');
+    assert.equal([routed.code, routed.stdout.trim()], [0, 'listener front now sends new clients to cluster d']);
+    const noCluster = await cli('route', 'front', 'zz');
+    assert.match(noCluster.stderr, 'admin API: 404: no cluster zz');
+    const table = await cli('status');
+    assert.match(table.stdout, /front: 127\.0\.0\.1:\d+ -> d \(accepted 0, refused 0\)/);
+    assert.match(table.stdout, /c\/n0\s+127\.0\.0\.1:\d+\s+yellow\s+yes\s+2\.5/);
+    const routedJson = JSON.parse((await cli('route', 'front', 'c', '--json')).stdout) as { listener: string; cluster: string };
+    assert.equal([routedJson.listener, routedJson.cluster], ['front', 'c']);
 
     const unknown = await cli('node', 'c/zz', 'red');
     assert.match(unknown.stderr, 'admin API: 404: no node zz in cluster c');
 
+    const generation = () => cli('status', '--json').then((r) => (JSON.parse(r.stdout) as { generation: number }).generation);
+    const before = await generation();
     const reloaded = await cli('reload');
-    assert.equal([reloaded.code, /generation (\d+)/.exec(reloaded.stdout)?.[1]], [0, '2']);
+    assert.equal([reloaded.code, /generation (\d+)/.exec(reloaded.stdout)?.[1]], [0, String(before + 1)]);
+    // SIGHUP reloads too (the config has `watch: false`: no file event can be the cause).
+    run.child.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while ((await generation()) !== before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.is(await generation(), before + 2, 'SIGHUP made a new generation');
 
     const wrong = await runCli(['status', '--url', `http://127.0.0.1:${adminPort}/api`, '--token', 'wrong'], {}, dir);
     assert.match(wrong.stderr, 'admin API: 401');
