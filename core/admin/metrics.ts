@@ -17,7 +17,9 @@ export interface MetricsInput {
 
 export async function metricsText(m: MetricsInput): Promise<{ contentType: string; body: string }> {
   // Loaded on the first scrape: a balancer nobody scrapes never pays for it.
-  const { Registry, Gauge, Counter } = await import('prom-client');
+  // CommonJS: `default` is its module.exports under Node and in the esbuild bundle alike
+  // (the bundle has no named exports for it).
+  const { Registry, Gauge, Counter } = (await import('prom-client')).default;
   const registry = new Registry();
   const registers = [registry];
   const node = ['cluster', 'node'] as const;

@@ -2,6 +2,7 @@
  * The CLI's control commands (`status`, `node`, `route`, `reload`) against a running balancer,
  * through its admin API, with the address and token taken from the same config.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -74,6 +75,12 @@ test('status, node and reload talk to the running balancer; a refused change is 
     const deadline = Date.now() + 10_000;
     while ((await generation()) !== before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.is(await generation(), before + 2, 'SIGHUP made a new generation');
+
+    // /metrics from the started process (the prebuilt bundle when it is fresh, as after `npm ci`).
+    const token = readFileSync(path.join(dir, '.protobalance', 'admin-token'), 'utf8').trim();
+    const metrics = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    assert.is(metrics.status, 200);
+    assert.match(await metrics.text(), /^protobalance_node_load_factor\{cluster="c",node="n0"\} 2\.5$/m);
 
     const wrong = await runCli(['status', '--url', `http://127.0.0.1:${adminPort}/api`, '--token', 'wrong'], {}, dir);
     assert.match(wrong.stderr, 'admin API: 401');
