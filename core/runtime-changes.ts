@@ -42,9 +42,14 @@ export function isEmpty(c: RuntimeChanges): boolean {
   return [c.factors, c.routes, c.added, c.removed].every((m) => Object.keys(m).length === 0);
 }
 
-/** A node's file definition as text: two texts differ exactly when the file changed the node. */
+/**
+ * A node's file definition as text: two texts differ exactly when the file changed the
+ * node's address, load factor, fall-over or probe. The connect timeout is left out: it is
+ * mostly inherited, and a new default timeout is no edit of the node.
+ */
 export function nodeText(node: ResolvedNode): string {
-  return JSON.stringify(node);
+  const { id, host, port, loadFactor, fallover, probe } = node;
+  return JSON.stringify({ id, host, port, loadFactor, fallover, probe });
 }
 
 export function splitKey(key: string): [cluster: string, id: string] {
@@ -140,13 +145,29 @@ export function applyRuntimeChanges(file: ResolvedConfig, changes: RuntimeChange
   return { config: { ...file, listeners, clusters }, kept, dropped };
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isFactor = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const isName = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
+/** The shape each kind of entry must have; the file is ours, but may be hand-edited or torn. */
+const ENTRY: { [K in keyof RuntimeChanges]: (v: Record<string, unknown>) => boolean } = {
+  factors: (v) => isFactor(v.factor) && isFactor(v.file),
+  routes: (v) => isName(v.cluster) && isName(v.file),
+  added: (v) => isName(v.cluster) && isRecord(v.node),
+  removed: (v) => typeof v.file === 'string',
+};
+
+/** The saved changes; entries of the wrong shape are left out (they would serve nonsense). */
 export function loadRuntimeChanges(stateDir: string): RuntimeChanges {
-  const raw = readJsonFile(path.join(stateDir, FILE)) as Partial<RuntimeChanges> | undefined;
+  const raw = readJsonFile(path.join(stateDir, FILE));
   const out = noChanges();
-  if (typeof raw !== 'object' || raw === null) return out;
+  if (!isRecord(raw)) return out;
   for (const k of ['factors', 'routes', 'added', 'removed'] as const) {
     const part = raw[k];
-    if (typeof part === 'object' && part !== null && !Array.isArray(part)) Object.assign(out[k], part);
+    if (!isRecord(part)) continue;
+    for (const [key, entry] of Object.entries(part)) {
+      if ((k === 'routes' || key.includes('/')) && isRecord(entry) && ENTRY[k](entry)) (out[k] as Record<string, unknown>)[key] = entry;
+    }
   }
   return out;
 }
