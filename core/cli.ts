@@ -118,7 +118,11 @@ async function startAdmin(config: ResolvedConfig, group: ProcessGroup, watcher: 
     const token = adminToken(config.admin.token, config.stateDir);
     const admin = new AdminServer({ group, token, logger, reload: (reason) => watcher.reload(reason) });
     const a = await admin.listen(config.admin.host, config.admin.port);
-    const where = config.admin.token ? 'admin.token of the config' : path.join(config.stateDir, TOKEN_FILE);
+    const where = config.admin.token
+      ? 'admin.token of the config'
+      : process.env.PB_ADMIN_TOKEN
+        ? 'the PB_ADMIN_TOKEN environment variable'
+        : path.join(config.stateDir, TOKEN_FILE);
     process.stdout.write(`admin API on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/api (token: ${where})\n`);
     return admin;
   } catch (err) {

@@ -1,6 +1,6 @@
 /**
- * The admin API's bearer token: the config's `admin.token` (which may read an environment
- * variable, as the shipped configs do with PB_ADMIN_TOKEN), else `<stateDir>/admin-token`,
+ * The admin API's bearer token: the config's `admin.token`, else the environment variable
+ * PB_ADMIN_TOKEN (for deployments that hand secrets in by environment), else `<stateDir>/admin-token`,
  * made on first start with 32 random bytes and mode 0600, so that only the balancer's
  * user can read it. The CLI reads the same file.
  */
@@ -13,6 +13,7 @@ export const TOKEN_FILE = 'admin-token';
 
 export function adminToken(configured: string | undefined, stateDir: string): string {
   if (configured) return configured;
+  if (process.env.PB_ADMIN_TOKEN) return process.env.PB_ADMIN_TOKEN;
   const file = path.join(stateDir, TOKEN_FILE);
   try {
     const existing = readFileSync(file, 'utf8').trim();

@@ -91,6 +91,13 @@ test('the token is made once, kept in the state directory with mode 0600', async
     assert.is(adminToken(undefined, r.config.stateDir), r.token, 'the same token at the next start');
     assert.ok(r.token.length >= 40);
     assert.is(adminToken('from-config', r.config.stateDir), 'from-config', 'the config wins');
+    process.env.PB_ADMIN_TOKEN = 'from-env';
+    try {
+      assert.is(adminToken(undefined, r.config.stateDir), 'from-env', 'then the environment');
+      assert.is(adminToken('from-config', r.config.stateDir), 'from-config');
+    } finally {
+      delete process.env.PB_ADMIN_TOKEN;
+    }
   } finally {
     await r.stop();
   }
