@@ -18,8 +18,9 @@ import { ListenerSet, type ListenerChange, type SharedListen } from './listener.
 import { createLogger, type Logger } from './logger.ts';
 import { RateSampler } from './stats.ts';
 import { nodeStatuses, type ListenerStatus, type NodeStatus, type Snapshot } from './status.ts';
-import { applyRuntimeChanges, loadRuntimeChanges, noChanges, saveRuntimeChanges, type RuntimeChanges } from './runtime-changes.ts';
-import { ChangeError, type ChangeBase } from './runtime-ops.ts';
+import type { RuntimeChanges } from './runtime-changes.ts';
+import type { ChangeBase } from './runtime-ops.ts';
+import { ServedConfig } from './served-config.ts';
 import { PeerBus } from './workers/peers.ts';
 import type { PeerLoad } from './workers/protocol.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
@@ -83,10 +84,8 @@ export class Balancer {
   private gen: Generation | undefined;
   /** The generation being swapped in while its new listeners open: they route by it. */
   private incoming: Generation | undefined;
-  /** The config as the file says it; `config` is this with the runtime changes applied. */
-  private fileConfig: ResolvedConfig;
-  private changes: RuntimeChanges;
-  private readonly changesGiven: boolean;
+  /** The file's config and the runtime changes; `config` is what they make together. */
+  private readonly served: ServedConfig;
   /** Sockets the primary handed over for listeners a coming change adds (workers). */
   private offered: SharedListen[] = [];
   private readonly listenerCounts = new Map<string, ListenerStatus>();
@@ -105,9 +104,6 @@ export class Balancer {
 
   constructor(config: ResolvedConfig, options: BalancerOptions = {}) {
     this.config = config;
-    this.fileConfig = config;
-    this.changes = options.runtimeChanges ?? noChanges();
-    this.changesGiven = options.runtimeChanges !== undefined;
     this.source = options.source;
     this.logger = options.logger ?? createLogger(config.log.level);
     this.builtins = options.builtins ?? builtinPlugins();
@@ -115,6 +111,7 @@ export class Balancer {
     this.adopt = options.adopt;
     this.peers = options.peers ?? new PeerBus(undefined);
     this.persistStates = options.persistStates ?? true;
+    this.served = new ServedConfig(config, options.runtimeChanges, { persist: this.persistStates, logger: this.logger });
     const chosen = chooseDataPath(config.dataPath);
     this.dataPath = chosen.path;
     if (chosen.why) this.logger.info({ why: chosen.why }, 'using the net data path');
@@ -131,10 +128,7 @@ export class Balancer {
   async start(): Promise<ListeningAddress[]> {
     if (this.gen) throw pbError(ErrorCodes.NOT_RUNNING, 'the balancer is already started');
     this.savedStates = loadNodeStates(this.config.stateDir);
-    if (!this.changesGiven && this.persistStates) this.changes = loadRuntimeChanges(this.config.stateDir);
-    const applied = this.applyLogged(this.fileConfig, this.changes);
-    this.config = applied.config;
-    this.keepChanges(applied.kept);
+    this.config = this.served.start();
     this.gen = await this.build(this.config);
     try {
       if (this.adopt) this.listeners.adopt(this.adopt, this.onConnection);
@@ -216,7 +210,7 @@ export class Balancer {
    * serving generation and listeners untouched and is thrown. Open connections keep theirs.
    */
   reload(raw: Config, changes?: RuntimeChanges): Promise<void> {
-    return this.serially(() => this.swap(validateConfig(raw, this.source), changes ?? this.changes, false));
+    return this.serially(() => this.swap(validateConfig(raw, this.source), changes ?? this.served.runtimeChanges, false));
   }
 
   /**
@@ -224,12 +218,12 @@ export class Balancer {
    * file's config as last loaded. A change that does not apply cleanly is refused whole.
    */
   applyChanges(changes: RuntimeChanges): Promise<void> {
-    return this.serially(() => this.swap(this.fileConfig, changes, true));
+    return this.serially(() => this.swap(this.served.fileConfig, changes, true));
   }
 
   /** What the runtime operations work from: the file's config, the served one, the changes. */
   changeBase(): ChangeBase {
-    return { file: this.fileConfig, served: this.config, changes: this.changes };
+    return this.served.base();
   }
 
   /** Run `fn` after every reload and change before it (whatever their outcome). */
@@ -241,8 +235,7 @@ export class Balancer {
 
   private async swap(file: ResolvedConfig, changes: RuntimeChanges, strict: boolean): Promise<void> {
     const previous = this.generation;
-    const applied = strict ? applyRuntimeChanges(file, changes) : this.applyLogged(file, changes);
-    if (strict && applied.dropped.length > 0) throw new ChangeError('conflict', applied.dropped.join('; '));
+    const applied = this.served.prepare(file, changes, strict);
     const config = applied.config;
     const next = await this.build(config);
     let change: ListenerChange | undefined;
@@ -259,8 +252,7 @@ export class Balancer {
     this.gen = next;
     this.incoming = undefined;
     this.config = config;
-    this.fileConfig = file;
-    this.keepChanges(applied.kept);
+    this.served.commit(file, applied);
     let closed = 0;
     if (change) closed = change.closeRemoved();
     else {
@@ -278,27 +270,9 @@ export class Balancer {
     await this.shutdownGeneration(previous);
   }
 
-  private applyLogged(file: ResolvedConfig, changes: RuntimeChanges) {
-    const applied = applyRuntimeChanges(file, changes);
-    for (const why of applied.dropped) this.logger.info({ change: why }, 'runtime change dropped: the config file decides again');
-    return applied;
-  }
-
-  /** Take `kept` as the changes in force, saving them (primary) when they differ. */
-  private keepChanges(kept: RuntimeChanges): void {
-    const changed = JSON.stringify(kept) !== JSON.stringify(this.changes);
-    this.changes = kept;
-    if (!changed || !this.persistStates) return;
-    try {
-      saveRuntimeChanges(this.config.stateDir, kept);
-    } catch (err) {
-      this.logger.error({ err: describeError(err) }, 'cannot save the runtime changes; they hold until restart');
-    }
-  }
-
   /** The runtime changes in force. */
   runtimeChanges(): RuntimeChanges {
-    return this.changes;
+    return this.served.runtimeChanges;
   }
 
   /**
