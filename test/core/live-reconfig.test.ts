@@ -108,13 +108,14 @@ async function rig(listeners: (ports: number[]) => Listener[]) {
   const outcomes: ReloadOutcome[] = [];
   const watcher = watchConfig(group, { logger, debounceMs: 50, onReload: (r) => void outcomes.push(r) });
   await watcher.ready;
-  /** Write the config and wait for the reload it causes. */
-  const edit = async (ls: Listener[]) => {
+  /** Write the config and wait for the reload it causes (which must succeed unless `failing`). */
+  const edit = async (ls: Listener[], failing = false): Promise<ReloadOutcome> => {
     const from = outcomes.length;
     writeFileSync(file, text(ls));
     await waitFor(() => outcomes.length > from, 10_000, 'the reload after the edit');
     const last = outcomes[outcomes.length - 1]!;
-    assert.ok(last.ok, `reload failed: ${last.error}`);
+    if (!failing) assert.ok(last.ok, `reload failed: ${last.error}`);
+    return last;
   };
   const stop = async (o: { keepServers?: boolean } = {}) => {
     await watcher.close();
@@ -266,6 +267,32 @@ test('a file edit opens a new listener and closes a removed one in every process
     held.socket.destroy();
     assert.equal(r.group.balancer.addresses().map((x) => x.listener), ['second']);
   } finally {
+    await r.stop();
+  }
+});
+
+test('a new listener on a port in use fails the whole reload; the old config serves on', async () => {
+  const r = await rig(([p]) => [{ name: 'front', port: p!, cluster: 'one' }]);
+  const squatter = await startServer(() => {});
+  try {
+    const [p1] = r.ports as [number];
+    const taken = (squatter.address() as import('node:net').AddressInfo).port;
+    const generation = r.group.generation.id;
+    const outcome = await r.edit(
+      [
+        { name: 'front', port: p1, cluster: 'two' },
+        { name: 'second', port: taken, cluster: 'two' },
+      ],
+      true,
+    );
+    assert.is(outcome.ok, false);
+    assert.match(String(outcome.error), `listeners[1]: cannot listen on 127.0.0.1:${taken}: address already in use`);
+    assert.is(r.group.generation.id, generation);
+    assert.is(r.group.generation.routes.get('front'), 'one', 'the route change in the same edit did not happen either');
+    assert.is(await roundTrip(p1, 'x'), 'A:x');
+    assert.equal(r.group.balancer.addresses().map((a) => a.listener), ['front']);
+  } finally {
+    await closeServer(squatter);
     await r.stop();
   }
 });
