@@ -101,8 +101,9 @@ export function createHooks() {
     init: new AsyncSeriesHook<[ResolvedConfig]>(['config']),
 
     /**
-     * When: every listener accepts connections. Kind: SyncHook. Args: bound addresses.
-     * Before: init. After: connections arrive.
+     * When: every listener accepts connections: at start, and again after a reload or
+     * runtime change that opened or closed listeners (on the new generation's hooks).
+     * Kind: SyncHook. Args: every bound address now. Before: init. After: connections arrive.
      */
     listening: new SyncHook<[readonly ListeningAddress[]]>(['addresses']),
 
