@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config-load.ts';
 import { ErrorCodes, pbError } from '../errors.ts';
+import type { RuntimeChanges } from '../runtime-changes.ts';
 import { TOKEN_FILE } from './token.ts';
 
 export interface ControlOptions {
@@ -76,6 +77,18 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
+/** The runtime changes in force, one line each, for people (empty when there are none). */
+function describeChanges(c: RuntimeChanges | undefined): string {
+  if (!c) return '';
+  const lines = [
+    ...Object.entries(c.routes).map(([l, r]) => `listener ${l} -> ${r.cluster} (the file says ${r.file})`),
+    ...Object.entries(c.factors).map(([n, f]) => `node ${n} load factor ${f.factor} (the file says ${f.file})`),
+    ...Object.entries(c.added).map(([n, a]) => `node ${n} added (${String(a.node.address)})`),
+    ...Object.keys(c.removed).map((n) => `node ${n} removed`),
+  ];
+  return lines.length === 0 ? '' : `\n\nchanged at run time (kept until the config file changes the same thing):\n${lines.map((l) => `  ${l}`).join('\n')}`;
+}
+
 export async function status(o: ControlOptions): Promise<string> {
   const s = await call(o, 'GET', '/status');
   if (o.json) return JSON.stringify(s, null, 2);
@@ -91,7 +104,7 @@ export async function status(o: ControlOptions): Promise<string> {
       rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), String(n.fallovers ?? 0), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
     }
   }
-  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}`;
+  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}${describeChanges(s.runtimeChanges as RuntimeChanges | undefined)}`;
 }
 
 function nodePath(node: string): { cluster: string; id: string; path: string } {

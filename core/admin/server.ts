@@ -129,6 +129,12 @@ export class AdminServer {
     } catch (err) {
       reply = err instanceof Reply ? err : fail(500, describeError(err));
     }
+    // Operators want a trail of who changed what; reads are too many to log, refusals are not.
+    if (req.method !== 'GET' || reply.status >= 400) {
+      const level = reply.status >= 500 ? 'error' : reply.status >= 400 ? 'warn' : 'info';
+      const error = reply.status >= 400 ? (reply.body as { error?: unknown }).error : undefined;
+      this.o.logger[level]({ method: req.method, path: req.url, status: reply.status, from: req.socket.remoteAddress, error }, 'admin API request');
+    }
     if (reply.contentType) {
       res.writeHead(reply.status, { 'content-type': reply.contentType, 'cache-control': 'no-store' });
       res.end(String(reply.body));

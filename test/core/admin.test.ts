@@ -137,6 +137,13 @@ test('node state: set in every process before the answer; bad state 400, unknown
     assert.is((await r.call('PUT', '/nodes/c/zz/state', { state: 'red' })).status, 404);
     assert.is((await r.call('PUT', '/nodes/zz/n0/state', { state: 'red' })).status, 404);
     assert.equal((await r.group.statusByProcess()).map((l) => l[0]!.state), ['yellow', 'yellow'], 'failed requests changed nothing');
+    // Every change and every refusal leaves a line: the operator's trail.
+    const trail = r.logger.lines.filter((l) => l.msg === 'admin API request').map((l) => [l.level, l.fields.method, l.fields.path, l.fields.status]);
+    assert.equal(trail.slice(0, 2), [
+      ['info', 'PUT', '/api/nodes/c/n0/state', 200],
+      ['warn', 'PUT', '/api/nodes/c/n0/state', 400],
+    ]);
+    assert.match(String(r.logger.lines.find((l) => l.fields.status === 400)!.fields.error), 'state: expected one of');
   } finally {
     await r.stop();
   }

@@ -60,6 +60,7 @@ test('status, node and reload talk to the running balancer; a refused change is 
     const table = await cli('status');
     assert.match(table.stdout, /front: 127\.0\.0\.1:\d+ -> d \(accepted 0, refused 0\)/);
     assert.match(table.stdout, /c\/n0\s+127\.0\.0\.1:\d+\s+yellow\s+yes\s+2\.5/);
+    assert.match(table.stdout, /changed at run time[^\n]*\n  listener front -> d \(the file says c\)\n  node c\/n0 load factor 2\.5 \(the file says 1\)$/m);
     const routedJson = JSON.parse((await cli('route', 'front', 'c', '--json')).stdout) as { listener: string; cluster: string };
     assert.equal([routedJson.listener, routedJson.cluster], ['front', 'c']);
 
