@@ -253,15 +253,15 @@ export class Balancer {
     this.incoming = undefined;
     this.config = config;
     this.served.commit(file, applied);
-    let closed = 0;
-    if (change) closed = change.closeRemoved();
+    let moved: { opened: number; closed: number };
+    if (change) moved = { opened: change.opened, closed: change.closeRemoved() };
     else {
-      const before = this.listeners.addresses().length;
-      this.offered = this.listeners.adoptChange(config.listeners, this.offered, this.onConnection);
-      closed = Math.max(0, before - this.listeners.addresses().length);
+      const adopted = this.listeners.adoptChange(config.listeners, this.offered, this.onConnection);
+      this.offered = adopted.leftover;
+      moved = adopted;
     }
-    if ((change?.opened ?? 0) > 0 || closed > 0) {
-      this.logger.info({ opened: change?.opened, closed, listening: this.listeners.addresses() }, 'listeners changed');
+    if (moved.opened > 0 || moved.closed > 0) {
+      this.logger.info({ opened: moved.opened, closed: moved.closed, listening: this.listeners.addresses() }, 'listeners changed');
       next.hooks.listening.call(this.listeners.addresses());
     }
     this.idle.update();

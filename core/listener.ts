@@ -113,16 +113,20 @@ export class ListenerSet {
 
   /**
    * A worker's side of a listener change: adopt the handed-over sockets of `listeners` it
-   * does not accept on yet, and close those of listeners no longer there. Returns the
+   * does not accept on yet, and close those of listeners no longer there. `leftover`: the
    * handed-over sockets it did not use (they belong to no listener of `listeners`).
    */
-  adoptChange(listeners: readonly ResolvedListener[], offered: readonly SharedListen[], onConnection: ConnectionHandler): SharedListen[] {
+  adoptChange(
+    listeners: readonly ResolvedListener[],
+    offered: readonly SharedListen[],
+    onConnection: ConnectionHandler,
+  ): { opened: number; closed: number; leftover: SharedListen[] } {
     const wanted = new Set(listeners.map(listenerKey));
-    this.closeWhere((b) => !wanted.has(b.key));
+    const closed = this.closeWhere((b) => !wanted.has(b.key));
     const have = new Set(this.bound.map((b) => b.key));
     const use = offered.filter((s) => wanted.has(s.key) && !have.has(s.key));
     this.adopt(use, onConnection);
-    return offered.filter((s) => !use.includes(s));
+    return { opened: use.length, closed, leftover: offered.filter((s) => !use.includes(s)) };
   }
 
   /** The listening sockets, to hand to worker processes. */
