@@ -7,18 +7,37 @@
  * The page holds no data itself. It asks for the admin token, keeps it only in
  * sessionStorage (gone with the tab; never localStorage or cookies, which outlive it), and
  * reads everything from the JSON API with `Authorization: Bearer <token>`: `GET /api/status`
- * every second, `PUT /api/nodes/<c>/<n>/state` and `PUT /api/listeners/<l>/cluster` for
- * changes. A 401 drops the token and asks again.
+ * every second; `PUT /api/nodes/<c>/<n>/state`, `PUT /api/nodes/<c>/<n>/factor` (`{ factor }`,
+ * a number > 0) and `PUT /api/listeners/<l>/cluster` for changes. A 401 drops the token and
+ * asks again; any other refusal shows the API's `{ error }` text in the message area.
+ *
+ * Controls the operator is using are not reset under their hand by the refresh: the
+ * listener's select while its change is on its way, a node's factor input while it has the
+ * focus (or its set is on its way); after a successful set the input shows the new factor.
+ *
+ * Changes made through the API that override the config file (`runtimeChanges` in the
+ * status: factors, routes, added and removed nodes; they outlive restarts until the file
+ * changes the same thing) carry a badge saying what the file says: a node's factor ("set at
+ * run time; file says 1"), a node added at run time, a listener's route ("file says a"),
+ * and the nodes removed at run time, on their cluster's heading.
  *
  * Every string from the API reaches the DOM through textContent or setAttribute, never
  * innerHTML: node, cluster and listener names come from a config file, not from us.
  *
  * Hooks for tests and scripts (kept stable): `[data-node="<cluster>/<id>"][data-state]`,
- * `[data-set-state="green|yellow|red"]` inside it, `svg[data-chart="active|rate"]` with
- * `data-samples`, `data-last` and `data-max`; `[data-listener="<name>"][data-cluster]` with
- * `select[data-route]`; `#login`, `#login-message`, `#message`, `#sign-out`.
+ * inside it `[data-set-state="green|yellow|red"]`, `input[data-factor]` and
+ * `button[data-set-factor]` (Enter in the input sets too), `dd[data-field="loadFactor"]`
+ * (and the other fields), `svg[data-chart="active|rate"]` with `data-samples`, `data-last`
+ * and `data-max`; `[data-listener="<name>"][data-cluster]` with `select[data-route]`;
+ * `[data-runtime="factor|added"]` inside a node, `[data-runtime="route"]` inside a listener,
+ * `[data-runtime="removed"]` inside `[data-cluster-name="<name>"]` (present only while the
+ * change is in force); `#login`, `#login-message`, `#message`, `#message-text`, `#sign-out`.
+ *
+ * The script is two strings in one inline script, in strict mode: the helpers
+ * (core/admin/dashboard-helpers.ts) then the page's logic (core/admin/dashboard-script.ts).
  */
 
+import { HELPERS } from './dashboard-helpers.ts';
 import { SCRIPT } from './dashboard-script.ts';
 import { STYLE } from './dashboard-style.ts';
 
@@ -48,7 +67,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   <div id="listener-list"></div>
   <div id="cluster-list"></div>
 </main>
-<script>${SCRIPT}</script>
+<script>'use strict';
+${HELPERS}
+${SCRIPT}</script>
 </body>
 </html>
 `;

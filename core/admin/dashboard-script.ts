@@ -1,38 +1,17 @@
 /**
  * The dashboard's browser script (core/admin/dashboard-page.ts has the contract: token in
  * sessionStorage, /api/status every second, textContent only, the data-* hooks tests use).
+ * It runs after core/admin/dashboard-helpers.ts in the same inline script and uses its
+ * helpers ($, el, own, num, int, rate, bytes, uptime, mark, chart, draw, push).
  */
 
 // Plain JS for the browser. No backticks or dollar-brace in here: it lives in a template literal.
 export const SCRIPT = String.raw`
-'use strict';
-const KEY = 'protobalance.adminToken', EVERY = 1000, SAMPLES = 60, STATES = ['green', 'yellow', 'red'];
-const SVG = 'http://www.w3.org/2000/svg';
-const $ = (id) => document.getElementById(id);
+const KEY = 'protobalance.adminToken', EVERY = 1000, STATES = ['green', 'yellow', 'red'];
 const listeners = new Map(), clusters = new Map(), nodes = new Map(), series = new Map();
 let session = 0, timer = 0, busy = false, again = false, messageFrom = '';
 class SignedOut extends Error {}
 
-function el(tag, attrs, text) {
-  const e = document.createElement(tag);
-  for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-const num = (n) => (typeof n === 'number' && isFinite(n) ? n : 0);
-const int = (n) => Math.round(num(n)).toLocaleString('en');
-const rate = (n) => { n = num(n); return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2); };
-function bytes(n) {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0; n = num(n);
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return (i === 0 ? n.toFixed(0) : n.toFixed(1)) + ' ' + units[i];
-}
-function uptime(s) {
-  s = Math.floor(num(s));
-  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
-  return d > 0 ? d + 'd ' + h + 'h' : h > 0 ? h + 'h ' + m + 'm' : m + 'm ' + (s % 60) + 's';
-}
 const stateOf = (s) => (STATES.includes(s) ? s : 'unknown');
 
 function say(text, kind, from) {
@@ -101,18 +80,19 @@ async function tick() {
 function render(s) {
   $('meta').textContent = 'v' + s.version + ' · generation ' + s.generation + ' · ' + s.processes + ' process' +
     (s.processes === 1 ? '' : 'es') + ' · data path ' + s.dataPath + ' · up ' + uptime(s.uptimeSeconds);
-  const names = (s.clusters || []).map((c) => String(c.name));
+  const names = (s.clusters || []).map((c) => String(c.name)), rc = s.runtimeChanges || {};
   const byName = new Map();
   for (const l of s.listeners || []) {
     const name = String(l.listener);
     if (!byName.has(name)) byName.set(name, []);
     byName.get(name).push(l);
   }
-  sync(listeners, $('listener-list'), [...byName.keys()], makeListener, (v, name) => showListener(v, byName.get(name), names));
+  sync(listeners, $('listener-list'), [...byName.keys()], makeListener, (v, name) => showListener(v, byName.get(name), names, own(rc.routes, name)));
   sync(clusters, $('cluster-list'), names, makeCluster, (v, name) => {
     const c = s.clusters.find((x) => String(x.name) === name);
-    showCluster(v, c);
-    sync(nodes, v.grid, (c.nodes || []).map((n) => String(n.key)), makeNode, (nv, key) => showNode(nv, c.nodes.find((n) => String(n.key) === key)));
+    showCluster(v, c, Object.keys(rc.removed || {}).filter((k) => k.startsWith(name + '/')).map((k) => k.slice(name.length + 1)));
+    sync(nodes, v.grid, (c.nodes || []).map((n) => String(n.key)), makeNode, (nv, key) =>
+      showNode(nv, c.nodes.find((n) => String(n.key) === key), own(rc.factors, key), own(rc.added, key), num(s.generation)));
   });
   for (const [key, v] of nodes) if (!v.root.isConnected) nodes.delete(key); // its cluster went away
   for (const key of series.keys()) if (!nodes.has(key)) series.delete(key);
@@ -133,15 +113,15 @@ function sync(views, parent, keys, make, show) {
 
 function makeListener(name) {
   const root = el('div', { class: 'listener', 'data-listener': name });
-  const addr = el('span', { class: 'dim' }), counts = el('span', { class: 'dim' });
+  const addr = el('span', { class: 'dim' }), counts = el('span', { class: 'dim' }), runtime = runtimeBadge();
   const select = el('select', { 'data-route': name, 'aria-label': 'Cluster for listener ' + name });
   const label = el('label', {}, 'cluster '); label.append(select);
-  root.append(el('strong', {}, name), addr, label, counts);
-  const v = { root, addr, counts, select, cluster: '', options: '' };
+  root.append(el('strong', {}, name), addr, label, runtime, counts);
+  const v = { root, addr, counts, select, runtime, cluster: '', options: '' };
   select.addEventListener('change', () => route(name, v));
   return v;
 }
-function showListener(v, entries, names) {
+function showListener(v, entries, names, route) {
   const first = entries[0], ports = entries.map((e) => num(e.port)).sort((a, b) => a - b);
   const contiguous = ports.every((p, i) => i === 0 || p === ports[i - 1] + 1);
   v.addr.textContent = String(first.host) + ':' + (ports.length === 1 ? ports[0] : contiguous ? ports[0] + '-' + ports[ports.length - 1] : ports.join(','));
@@ -153,6 +133,7 @@ function showListener(v, entries, names) {
     v.select.replaceChildren(...known.map((n) => el('option', { value: n }, n)));
   }
   if (!v.select.disabled && v.select.value !== v.cluster) v.select.value = v.cluster;
+  mark(v.runtime, route ? 'route' : '', route ? 'set at run time; file says ' + String(route.file) : '');
   // The counts are the listener's (every port of a range carries the same ones), not per port.
   const count = (k) => (typeof first[k] === 'number' ? k + ' ' + int(first[k]) : '');
   v.counts.textContent = [count('accepted'), count('refused')].filter(Boolean).join(' · ');
@@ -160,13 +141,14 @@ function showListener(v, entries, names) {
 
 function makeCluster(name) {
   const root = el('section', { 'data-cluster-name': name });
-  const info = el('span', { class: 'dim' }), warn = el('span', { class: 'warn' });
-  const h = el('h2', {}, 'cluster ' + name + ' '); h.append(info, ' ', warn);
+  const info = el('span', { class: 'dim' }), warn = el('span', { class: 'warn' }), removed = runtimeBadge();
+  const h = el('h2', {}, 'cluster ' + name + ' '); h.append(info, ' ', removed, ' ', warn);
   const grid = el('div', { class: 'grid' });
   root.append(h, grid);
-  return { root, info, warn, grid };
+  return { root, info, warn, removed, grid };
 }
-function showCluster(v, c) {
+function showCluster(v, c, removed) {
+  mark(v.removed, removed.length > 0 ? 'removed' : '', 'removed at run time: ' + removed.join(', '));
   const a = c.algorithm || {};
   v.info.textContent = '· balance ' + (c.balance || 'round-robin') + (num(a.totalFailures) > 0 ? ' · algorithm failures ' + int(a.totalFailures) : '');
   v.warn.textContent = a.broken ? 'algorithm broken' + (a.lastError ? ': ' + a.lastError : '') : '';
@@ -185,13 +167,19 @@ function makeNode(key) {
   }
   const active = chart('active', 'active'), rate = chart('rate', 'conn/s');
   const charts = el('div', { class: 'charts' }); charts.append(active.root, rate.root);
+  const runtime = runtimeBadge(); head.append(runtime);
   const controls = el('div', { class: 'controls', role: 'group', 'aria-label': 'Set the state of ' + key });
   const buttons = STATES.map((s) => el('button', { type: 'button', class: s, 'data-set-state': s }, s));
-  controls.append(...buttons);
+  const factor = el('input', { type: 'number', step: '0.1', min: '0.1', 'data-factor': key, 'aria-label': 'Load factor of ' + key });
+  const setFactor = el('button', { type: 'button', 'data-set-factor': key }, 'Set');
+  const factorGroup = el('span', { class: 'factor', role: 'group', 'aria-label': 'Set the load factor of ' + key });
+  factorGroup.append(el('span', { class: 'dim' }, 'factor'), factor, setFactor);
+  controls.append(...buttons, factorGroup);
   root.append(head, dl, charts, controls);
-  return { root, badge, name, addr, avail, fields, active, rate, buttons, cluster: '', id: '' };
+  // factorAt: the generation a set from this page made; older statuses do not reset the input.
+  return { root, badge, name, addr, avail, fields, active, rate, buttons, runtime, factor, setFactor, loadFactor: 0, factorAt: 0, cluster: '', id: '' };
 }
-function showNode(v, n) {
+function showNode(v, n, factor, added, generation) {
   const state = stateOf(n.state);
   v.cluster = String(n.cluster); v.id = String(n.id);
   v.root.setAttribute('data-state', state);
@@ -200,7 +188,11 @@ function showNode(v, n) {
   v.avail.className = n.available ? 'up' : 'down';
   for (const b of v.buttons) b.setAttribute('aria-pressed', String(b.getAttribute('data-set-state') === state));
   const f = v.fields, set = (k, text) => { f[k].dd.textContent = text; };
-  set('loadFactor', String(num(n.loadFactor))); set('active', int(n.activeConnections)); set('total', int(n.totalConnections));
+  v.loadFactor = num(n.loadFactor);
+  // The input follows the balancer, except while the operator types in it or a set is on its way.
+  if (document.activeElement !== v.factor && !v.setFactor.disabled && generation >= v.factorAt) v.factor.value = String(v.loadFactor);
+  mark(v.runtime, factor ? 'factor' : added ? 'added' : '', factor ? 'set at run time; file says ' + num(factor.file) : 'added at run time');
+  set('loadFactor', String(v.loadFactor)); set('active', int(n.activeConnections)); set('total', int(n.totalConnections));
   set('failures', int(n.failures)); set('connRate', rate(n.connectionRate)); set('byteRate', bytes(n.bytesRate));
   set('bytes', bytes(n.bytesIn) + ' / ' + bytes(n.bytesOut));
   const hasFallovers = typeof n.fallovers === 'number';
@@ -211,37 +203,10 @@ function showNode(v, n) {
   push(h.active, num(n.activeConnections)); push(h.rate, num(n.connectionRate));
   draw(v.active, h.active, int); draw(v.rate, h.rate, rate);
 }
-function push(list, value) { list.push(value); if (list.length > SAMPLES) list.shift(); }
-
-// A sparkline: the last SAMPLES values, newest at the right, scaled to the largest shown.
-function chart(kind, label) {
-  const root = el('figure'), value = el('span');
-  const cap = el('figcaption'); cap.append(el('span', {}, label), value);
-  const svg = document.createElementNS(SVG, 'svg');
-  for (const [k, x] of [['viewBox', '0 0 120 38'], ['preserveAspectRatio', 'none'], ['data-chart', kind], ['role', 'img'], ['aria-label', label]]) svg.setAttribute(k, x);
-  svg.append(Object.assign(document.createElementNS(SVG, 'title'), { textContent: label + ': the last ' + SAMPLES + ' samples, one a second' }));
-  const area = document.createElementNS(SVG, 'path'), line = document.createElementNS(SVG, 'path');
-  area.setAttribute('class', 'area'); line.setAttribute('class', 'line');
-  svg.append(area, line); root.append(cap, svg);
-  return { root, svg, area, line, value };
-}
-function draw(c, samples, format) {
-  const max = Math.max(0, ...samples), top = max > 0 ? max : 1, step = 120 / (SAMPLES - 1);
-  const x0 = 120 - (samples.length - 1) * step;
-  const pts = samples.map((v, i) => (x0 + i * step).toFixed(1) + ' ' + (36 - (v / top) * 33).toFixed(1));
-  const d = pts.length > 0 ? 'M' + pts.join(' L') : '';
-  c.line.setAttribute('d', d);
-  c.area.setAttribute('d', pts.length > 1 ? d + ' L120 38 L' + x0.toFixed(1) + ' 38 Z' : '');
-  const last = samples.length > 0 ? samples[samples.length - 1] : 0;
-  c.svg.setAttribute('data-samples', String(samples.length));
-  c.svg.setAttribute('data-last', String(last));
-  c.svg.setAttribute('data-max', String(max));
-  c.value.textContent = format(last) + ' · max ' + format(max);
-}
-
+// A change through the API: its answer (an object), or null when it failed (the message says why).
 async function change(method, path, body, done, failed) {
-  try { await api(method, path, body); say(done, 'ok', 'change'); return true; }
-  catch (err) { if (!(err instanceof SignedOut)) say(failed + ': ' + err.message, 'error', 'change'); return false; }
+  try { const data = await api(method, path, body); say(done, 'ok', 'change'); return data || {}; }
+  catch (err) { if (!(err instanceof SignedOut)) say(failed + ': ' + err.message, 'error', 'change'); return null; }
   finally { tick(); }
 }
 async function route(name, v) {
@@ -252,9 +217,26 @@ async function route(name, v) {
   v.select.disabled = false;
   if (!ok) v.select.value = v.cluster;
 }
+// The factor as typed: a number when it reads as one, else the text, for the API to judge.
+async function setFactor(v) {
+  const raw = v.factor.value.trim(), factor = raw !== '' && isFinite(Number(raw)) ? Number(raw) : raw, key = v.cluster + '/' + v.id;
+  v.setFactor.disabled = true;
+  const data = await change('PUT', '/nodes/' + encodeURIComponent(v.cluster) + '/' + encodeURIComponent(v.id) + '/factor', { factor },
+    'Node ' + key + ' now has load factor ' + raw + '.', 'Could not set the load factor of node ' + key + ' to ' + JSON.stringify(raw));
+  v.setFactor.disabled = false;
+  if (data) v.factorAt = num(data.generation);
+  v.factor.value = String(data && typeof data.factor === 'number' ? data.factor : v.loadFactor);
+}
+const nodeOf = (e) => e && nodes.get(e.closest('[data-node]').getAttribute('data-node'));
+$('cluster-list').addEventListener('keydown', (e) => {
+  const v = e.key === 'Enter' && e.target.matches('input[data-factor]') && nodeOf(e.target);
+  if (v && !v.setFactor.disabled) { e.preventDefault(); setFactor(v); }
+});
 $('cluster-list').addEventListener('click', (e) => {
+  const factorButton = nodeOf(e.target.closest('[data-set-factor]'));
+  if (factorButton) { setFactor(factorButton); return; }
   const button = e.target.closest('[data-set-state]');
-  const v = button && nodes.get(button.closest('[data-node]').getAttribute('data-node'));
+  const v = nodeOf(button);
   if (!v) return;
   const state = button.getAttribute('data-set-state'), key = v.cluster + '/' + v.id;
   change('PUT', '/nodes/' + encodeURIComponent(v.cluster) + '/' + encodeURIComponent(v.id) + '/state', { state },

@@ -36,7 +36,9 @@ figure { margin: 0; min-width: 0; } figcaption { display: flex; justify-content:
 svg { display: block; width: 100%; height: 38px; background: #0a0e13; border: 1px solid var(--line); border-radius: 3px; }
 path.line { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 path.area { fill: rgba(88, 166, 255, .16); stroke: none; }
-.controls { display: flex; gap: .4rem; margin-top: .55rem; }
+.controls { display: flex; flex-wrap: wrap; gap: .4rem; margin-top: .55rem; }
+.factor { display: flex; gap: .3rem; align-items: center; margin-left: auto; } .factor input { width: 5.5rem; }
+.runtime { color: var(--accent); border: 1px solid var(--accent); border-radius: 3px; padding: 0 .35rem; font-size: .8rem; font-weight: normal; cursor: help; }
 .controls .green { color: var(--green); } .controls .yellow { color: var(--yellow); } .controls .red { color: var(--red); }
 .controls [aria-pressed=true] { border-color: currentColor; font-weight: bold; }
 @media (max-width: 560px) { dl { grid-template-columns: max-content 1fr; } .charts { grid-template-columns: 1fr; } }

@@ -55,7 +55,7 @@ async function rig() {
     await closeServer(echoA);
     await closeServer(echoB);
   };
-  return { group, port, token, origin, stop };
+  return { group, port, token, origin, stop, addressB: addr(echoB) };
 }
 type Rig = Awaited<ReturnType<typeof rig>>;
 
@@ -108,6 +108,25 @@ async function until(what: string, check: () => Promise<boolean>, ms = WAIT): Pr
 async function statesOf(r: Rig, key: string): Promise<string[]> {
   return (await r.group.statusByProcess()).map((list) => list.find((n) => n.key === key)!.state);
 }
+
+async function factorsOf(r: Rig, key: string): Promise<number[]> {
+  return (await r.group.statusByProcess()).map((list) => list.find((n) => n.key === key)!.loadFactor);
+}
+
+/** The admin API as a script would call it (not through the page). */
+async function callApi(r: Rig, method: string, path: string, body?: unknown): Promise<number> {
+  const res = await fetch(`${r.origin}/api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** The number of status rounds the page has drawn so far (samples of a node's chart, up to 60). */
+const rounds = async (page: Page, key: string) =>
+  Number(await page.getAttribute(`[data-node="${key}"] svg[data-chart="active"]`, 'data-samples'));
 
 const stored = (page: Page) =>
   page.evaluate(`({ session: sessionStorage.getItem('${KEY}'), local: localStorage.length, cookie: document.cookie })`);
@@ -235,6 +254,97 @@ test("an error from the API is shown in the message area, and nothing changes", 
     assert.ok((await statesOf(r, 'a/n0')).every((s) => s === 'green'));
     await page.click('#message-close');
     assert.ok(await page.isHidden('#message'));
+  }));
+
+test('a load factor set in the page reaches every process, shows, and is marked as set at run time', () =>
+  withDashboard(async (r, page) => {
+    await signedIn(page, r);
+    const node = page.locator('[data-node="a/n0"]');
+    assert.is(await node.locator('input[data-factor]').inputValue(), '1');
+    assert.is(await node.locator('[data-runtime]').count(), 0, 'no run-time change yet');
+    await node.locator('input[data-factor]').fill('2.5');
+    await node.locator('button[data-set-factor]').click();
+    await until('a/n0 at 2.5 in every process', async () => (await factorsOf(r, 'a/n0')).every((f) => f === 2.5));
+    assert.ok((await factorsOf(r, 'a/n0')).length >= 2, 'more than one process');
+    assert.ok((await factorsOf(r, 'a/n1')).every((f) => f === 1), 'no other node changed');
+    await until('the page to show 2.5', async () => (await node.locator('dd[data-field="loadFactor"]').textContent()) === '2.5');
+    assert.is(await node.locator('input[data-factor]').inputValue(), '2.5');
+    assert.match((await page.textContent('#message-text'))!, 'a/n0 now has load factor 2.5');
+    await node.locator('[data-runtime="factor"]').waitFor();
+    assert.is(await node.locator('[data-runtime="factor"]').textContent(), 'set at run time; file says 1');
+    assert.is(await page.locator('[data-node="a/n1"] [data-runtime]').count(), 0);
+
+    // Back to the file's factor (with Enter this time): the override is gone, and so is the badge.
+    await node.locator('input[data-factor]').fill('1');
+    await node.locator('input[data-factor]').press('Enter');
+    await until('a/n0 at 1 in every process', async () => (await factorsOf(r, 'a/n0')).every((f) => f === 1));
+    await node.locator('[data-runtime="factor"]').waitFor({ state: 'detached' });
+    assert.is(await node.locator('input[data-factor]').inputValue(), '1');
+  }));
+
+test('a factor of 0 or below shows the API\'s error and changes nothing', () =>
+  withDashboard(async (r, page) => {
+    await signedIn(page, r);
+    const input = page.locator('[data-node="a/n0"] input[data-factor]');
+    for (const [typed, how] of [['0', 'Enter'], ['-2', 'click']] as const) {
+      await input.fill(typed);
+      if (how === 'Enter') await input.press('Enter');
+      else await page.click('[data-node="a/n0"] button[data-set-factor]');
+      await page.waitForSelector('#message.error', { state: 'visible' });
+      assert.is(
+        await page.textContent('#message-text'),
+        `Could not set the load factor of node a/n0 to "${typed}": factor: expected a number greater than 0, got ${typed}`,
+      );
+      assert.ok((await factorsOf(r, 'a/n0')).every((f) => f === 1), `${typed}: nothing changed`);
+      assert.is(await input.inputValue(), '1', `${typed}: the input shows the factor in force again`);
+      await page.click('#message-close');
+      assert.ok(await page.isHidden('#message'));
+    }
+    assert.is(await page.locator('[data-runtime]').count(), 0);
+    assert.is(await page.textContent('[data-node="a/n0"] dd[data-field="loadFactor"]'), '1');
+  }));
+
+test('the refresh leaves a factor input alone while the operator is typing in it', () =>
+  withDashboard(async (r, page) => {
+    await signedIn(page, r);
+    const input = page.locator('[data-node="a/n1"] input[data-factor]');
+    await input.fill('7'); // focuses it
+    const before = await rounds(page, 'a/n1');
+    await until('two more refreshes', async () => (await rounds(page, 'a/n1')) >= before + 2);
+    assert.is(await input.inputValue(), '7', 'not overwritten while focused');
+    assert.is(await page.evaluate(`document.activeElement.getAttribute('data-factor')`), 'a/n1', 'still focused');
+    assert.ok((await factorsOf(r, 'a/n1')).every((f) => f === 1), 'typing alone sets nothing');
+    // Left without setting: the next refresh shows the factor in force again.
+    await page.click('h1');
+    await until('the input back to 1', async () => (await input.inputValue()) === '1');
+  }));
+
+test('run-time changes are marked: a listener route, an added node, a removed node; routing back clears the mark', () =>
+  withDashboard(async (r, page) => {
+    await signedIn(page, r);
+    const listener = page.locator('[data-listener="front"]');
+    assert.is(await page.locator('[data-runtime]').count(), 0, 'nothing changed at run time yet');
+    await page.selectOption('[data-listener="front"] select[data-route]', 'b');
+    await page.waitForSelector('[data-listener="front"][data-cluster="b"]');
+    await listener.locator('[data-runtime="route"]').waitFor();
+    assert.is(await listener.locator('[data-runtime="route"]').textContent(), 'set at run time; file says a');
+
+    assert.is(await callApi(r, 'POST', '/clusters/b/nodes', { id: 'n9', address: r.addressB }), 201);
+    assert.is(await callApi(r, 'DELETE', '/nodes/a/n1'), 200);
+    await page.locator('[data-node="b/n9"] [data-runtime="added"]').waitFor();
+    assert.is(await page.textContent('[data-node="b/n9"] [data-runtime="added"]'), 'added at run time');
+    await page.locator('[data-node="a/n1"]').waitFor({ state: 'detached' });
+    const removed = page.locator('[data-cluster-name="a"] [data-runtime="removed"]');
+    await removed.waitFor();
+    assert.is(await removed.textContent(), 'removed at run time: n1');
+    assert.is(await page.locator('[data-node="a/n0"] [data-runtime], [data-node="b/n0"] [data-runtime]').count(), 0);
+
+    // Back to the file's cluster: no override left, no badge.
+    await page.selectOption('[data-listener="front"] select[data-route]', 'a');
+    await page.waitForSelector('[data-listener="front"][data-cluster="a"]');
+    await listener.locator('[data-runtime="route"]').waitFor({ state: 'detached' });
+    assert.is(r.group.generation.routes.get('front'), 'a');
+    assert.equal(Object.keys(r.group.balancer.runtimeChanges().routes), []);
   }));
 
 test.run();
