@@ -285,11 +285,12 @@ export class Connection implements EndpointListener {
     }
   }
 
+  /** Turn the client away before any node served it: counted as the listener's refusal. */
   private abort(outcome: ConnectionOutcome, reason: string, level: 'info' | 'warn' | 'error'): void {
     this.outcome = outcome;
     this.reason = reason;
     this.logger[level]({ conn: this.ctx.id, client: this.ctx.client.address, cluster: this.ctx.cluster.name }, reason);
-    if (outcome !== 'killed') this.tracker.refused(this.ctx.client.listener);
+    this.tracker.refused(this.ctx.client.listener);
     this.client.destroy();
     this.finish();
   }
