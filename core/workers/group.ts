@@ -24,7 +24,7 @@ import type { ListeningAddress } from '../hooks.ts';
 import type { Logger } from '../logger.ts';
 import type { RuntimeChanges } from '../runtime-changes.ts';
 import type { ChangeBase } from '../runtime-ops.ts';
-import { sumSnapshots, sumStatuses, type NodeStatus, type Snapshot } from '../status.ts';
+import { sumSnapshots, type NodeStatus, type Snapshot } from '../status.ts';
 import type { Config, NodeState, ResolvedConfig } from '../types.ts';
 import { PeerBus } from './peers.ts';
 import { Requests, type FromWorker, type PeerLoad, type ProcessResources, type ToWorker } from './protocol.ts';
@@ -178,17 +178,22 @@ export class ProcessGroup {
 
   /** Every node's figures, summed over the processes. */
   async status(): Promise<NodeStatus[]> {
-    return sumStatuses(await this.statusByProcess());
+    return (await this.snapshot()).nodes;
   }
 
   /** Nodes and listener counts, summed over the processes. */
   async snapshot(): Promise<Snapshot> {
-    return sumSnapshots([this.balancer.snapshot(), ...((await this.askAll({ op: 'snapshot' })) as Snapshot[])]);
+    return sumSnapshots(await this.snapshotByProcess());
   }
 
   /** Every node's figures in each process, the primary first. */
   async statusByProcess(): Promise<NodeStatus[][]> {
-    return [this.balancer.status(), ...((await this.askAll({ op: 'status' })) as NodeStatus[][])];
+    return (await this.snapshotByProcess()).map((s) => s.nodes);
+  }
+
+  /** Nodes and listener counts in each process, the primary first. */
+  async snapshotByProcess(): Promise<Snapshot[]> {
+    return [this.balancer.snapshot(), ...((await this.askAll({ op: 'snapshot' })) as Snapshot[])];
   }
 
   /** Memory and open files of each process, the primary first (after a full GC in each with `gc`). */

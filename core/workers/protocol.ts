@@ -13,7 +13,6 @@ export type Request =
   | { op: 'setNodeState'; key: string; state: NodeState }
   | { op: 'reload'; changes: RuntimeChanges }
   | { op: 'changes'; changes: RuntimeChanges }
-  | { op: 'status' }
   | { op: 'snapshot' }
   | { op: 'resources'; gc?: boolean }
   | { op: 'stopAccepting' }

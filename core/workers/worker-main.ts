@@ -63,8 +63,6 @@ async function handle(req: Request): Promise<unknown> {
     case 'changes':
       await b.applyChanges(req.changes);
       return b.generation.id;
-    case 'status':
-      return b.status();
     case 'snapshot':
       return b.snapshot();
     case 'resources':
