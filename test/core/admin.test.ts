@@ -7,14 +7,12 @@ import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdminServer } from '../../core/admin/server.ts';
 import { adminToken, TOKEN_FILE } from '../../core/admin/token.ts';
 import { loadConfig } from '../../core/config-load.ts';
-import { watchConfig } from '../../core/watch.ts';
 import { ProcessGroup } from '../../core/workers/group.ts';
+import { startControlled } from '../helpers/admin.ts';
 import { recordingLogger } from '../helpers/balancer.ts';
 import { addr, closeServer, connect, freePort, roundTrip, startEchoServer, startServer, waitFor, withTimeout } from '../helpers/net.ts';
-import { tmpDir } from '../helpers/tmp.ts';
 
 function configText(port: number, node: string, cluster = `affinity: { enabled: true }`, factor = 1): string {
   return `export default {
@@ -27,33 +25,12 @@ function configText(port: number, node: string, cluster = `affinity: { enabled: 
 async function rig(cluster?: string) {
   const echo = await startEchoServer();
   const port = await freePort();
-  const dir = tmpDir({ 'protobalance.config.ts': configText(port, addr(echo), cluster) });
-  const file = path.join(dir, 'protobalance.config.ts');
-  const config = await loadConfig(file);
-  const logger = recordingLogger();
-  const group = new ProcessGroup({ config, logger });
-  await group.start();
-  await withTimeout(group.workersReady, 30_000, 'the worker');
-  const watcher = watchConfig(group, { logger, watch: false });
-  const token = adminToken(config.admin.token, config.stateDir);
-  const admin = new AdminServer({ group, token, logger, reload: (r) => watcher.reload(r) });
-  const a = await admin.listen('127.0.0.1', 0);
-  const base = `http://127.0.0.1:${a.port}/api`;
-  const call = async (method: string, route: string, body?: unknown, auth: string | null = token) => {
-    const res = await fetch(`${base}${route}`, {
-      method,
-      headers: { ...(auth === null ? {} : { authorization: `Bearer ${auth}` }), 'content-type': 'application/json' },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const c = await startControlled(configText(port, addr(echo), cluster));
   const stop = async () => {
-    await admin.close();
-    await watcher.close();
-    await group.stop(0);
+    await c.stop();
     await closeServer(echo);
   };
-  return { group, port, file, dir, config, token, call, stop, echo, base, logger };
+  return { ...c, port, echo, stop };
 }
 
 test('no token or a wrong one: 401 on every endpoint, and nothing changes', async () => {
@@ -69,7 +46,7 @@ test('no token or a wrong one: 401 on every endpoint, and nothing changes', asyn
       assert.is((await r.call('DELETE', '/nodes/c/n0', undefined, auth)).status, 401);
       assert.is((await r.call('PUT', '/listeners/front/cluster', { cluster: 'd' }, auth)).status, 401);
       assert.is((await r.call('GET', '/changes', undefined, auth)).status, 401);
-      const metrics = await fetch(`${r.base.replace(/\/api$/, '')}/metrics`, { headers: auth === null ? {} : { authorization: `Bearer ${auth}` } });
+      const metrics = await fetch(`${r.origin}/metrics`, { headers: auth === null ? {} : { authorization: `Bearer ${auth}` } });
       assert.is(metrics.status, 401);
     }
     assert.equal((await r.group.statusByProcess()).map((l) => l[0]!.loadFactor), [1, 1]);

@@ -4,20 +4,13 @@
  * does in the page must reach every process; what changes in the balancer must show in the
  * page; the token lives only in sessionStorage and a refused one is asked for again.
  */
-import path from 'node:path';
 import type { Socket } from 'node:net';
 import type { Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdminServer } from '../../core/admin/server.ts';
-import { adminToken } from '../../core/admin/token.ts';
-import { loadConfig } from '../../core/config-load.ts';
-import { watchConfig } from '../../core/watch.ts';
-import { ProcessGroup } from '../../core/workers/group.ts';
-import { recordingLogger } from '../helpers/balancer.ts';
+import { startControlled } from '../helpers/admin.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { addr, closeServer, connect, freePort, roundTrip, startEchoServer, withTimeout } from '../helpers/net.ts';
-import { tmpDir } from '../helpers/tmp.ts';
 
 const KEY = 'protobalance.adminToken'; // the page's sessionStorage key
 const WAIT = 10_000;
@@ -37,25 +30,13 @@ async function rig() {
   const echoA = await startEchoServer();
   const echoB = await startEchoServer();
   const port = await freePort();
-  const dir = tmpDir({ 'protobalance.config.ts': configText(port, addr(echoA), addr(echoB)) });
-  const config = await loadConfig(path.join(dir, 'protobalance.config.ts'));
-  const logger = recordingLogger();
-  const group = new ProcessGroup({ config, logger });
-  await group.start();
-  await withTimeout(group.workersReady, 30_000, 'the worker');
-  const watcher = watchConfig(group, { logger, watch: false });
-  const token = adminToken(config.admin.token, config.stateDir);
-  const admin = new AdminServer({ group, token, logger, reload: (r) => watcher.reload(r) });
-  const a = await admin.listen('127.0.0.1', 0);
-  const origin = `http://127.0.0.1:${a.port}`;
+  const c = await startControlled(configText(port, addr(echoA), addr(echoB)));
   const stop = async () => {
-    await admin.close();
-    await watcher.close();
-    await group.stop(0);
+    await c.stop();
     await closeServer(echoA);
     await closeServer(echoB);
   };
-  return { group, port, token, origin, stop, addressB: addr(echoB) };
+  return { ...c, port, stop, addressB: addr(echoB) };
 }
 type Rig = Awaited<ReturnType<typeof rig>>;
 
@@ -111,17 +92,6 @@ async function statesOf(r: Rig, key: string): Promise<string[]> {
 
 async function factorsOf(r: Rig, key: string): Promise<number[]> {
   return (await r.group.statusByProcess()).map((list) => list.find((n) => n.key === key)!.loadFactor);
-}
-
-/** The admin API as a script would call it (not through the page). */
-async function callApi(r: Rig, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(`${r.origin}/api${path}`, {
-    method,
-    headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 /** The number of status rounds the page has drawn so far (samples of a node's chart, up to 60). */
@@ -185,11 +155,7 @@ test('changes made elsewhere show on the page within seconds', () =>
     await signedIn(page, r);
     await r.group.setNodeState('a/n0', 'red');
     await page.waitForSelector('[data-node="a/n0"][data-state="red"]', { timeout: 5_000 });
-    const res = await fetch(`${r.origin}/api/nodes/b/n0/state`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ state: 'yellow' }),
-    });
+    const res = await r.call('PUT', '/nodes/b/n0/state', { state: 'yellow' });
     assert.is(res.status, 200);
     await page.waitForSelector('[data-node="b/n0"][data-state="yellow"]', { timeout: 5_000 });
     assert.is(await page.getAttribute('[data-node="a/n1"]', 'data-state'), 'green');
@@ -329,8 +295,9 @@ test('run-time changes are marked: a listener route, an added node, a removed no
     await listener.locator('[data-runtime="route"]').waitFor();
     assert.is(await listener.locator('[data-runtime="route"]').textContent(), 'set at run time; file says a');
 
-    assert.is(await callApi(r, 'POST', '/clusters/b/nodes', { id: 'n9', address: r.addressB }), 201);
-    assert.is(await callApi(r, 'DELETE', '/nodes/a/n1'), 200);
+    // The admin API as a script would call it (not through the page).
+    assert.is((await r.call('POST', '/clusters/b/nodes', { id: 'n9', address: r.addressB })).status, 201);
+    assert.is((await r.call('DELETE', '/nodes/a/n1')).status, 200);
     await page.locator('[data-node="b/n9"] [data-runtime="added"]').waitFor();
     assert.is(await page.textContent('[data-node="b/n9"] [data-runtime="added"]'), 'added at run time');
     await page.locator('[data-node="a/n1"]').waitFor({ state: 'detached' });

@@ -6,17 +6,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
-import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdminServer } from '../../core/admin/server.ts';
-import { adminToken } from '../../core/admin/token.ts';
 import { loadConfig } from '../../core/config-load.ts';
-import { watchConfig, type ReloadOutcome } from '../../core/watch.ts';
+import type { ReloadOutcome } from '../../core/watch.ts';
 import { ProcessGroup } from '../../core/workers/group.ts';
+import { startControlled } from '../helpers/admin.ts';
 import { recordingLogger } from '../helpers/balancer.ts';
 import { addr, closeServer, connect, freePort, roundTrip, startServer, waitFor, withTimeout } from '../helpers/net.ts';
-import { tmpDir } from '../helpers/tmp.ts';
 
 /** A server that answers every connection with `<name>:` and then echoes. */
 function namedServer(name: string): Promise<Server> {
@@ -97,35 +94,24 @@ async function rig(listeners: (ports: number[]) => Listener[]) {
   const two = await namedServer('B');
   const ports = [await freePort(), await freePort()];
   const text = (ls: Listener[]) => configText(ls, addr(one), addr(two));
-  const dir = tmpDir({ 'protobalance.config.ts': text(listeners(ports)) });
-  const file = path.join(dir, 'protobalance.config.ts');
-  const config = await loadConfig(file);
-  const logger = recordingLogger();
-  const group = new ProcessGroup({ config, logger });
-  await group.start();
-  await withTimeout(group.workersReady, 30_000, 'the worker');
-  assert.is(group.serving, 2);
-  const outcomes: ReloadOutcome[] = [];
-  const watcher = watchConfig(group, { logger, debounceMs: 50, onReload: (r) => void outcomes.push(r) });
-  await watcher.ready;
+  const c = await startControlled(text(listeners(ports)), { watch: true, debounceMs: 50 });
+  assert.is(c.group.serving, 2);
   /** Write the config and wait for the reload it causes (which must succeed unless `failing`). */
   const edit = async (ls: Listener[], failing = false): Promise<ReloadOutcome> => {
-    const from = outcomes.length;
-    writeFileSync(file, text(ls));
-    await waitFor(() => outcomes.length > from, 10_000, 'the reload after the edit');
-    const last = outcomes[outcomes.length - 1]!;
+    const from = c.outcomes.length;
+    writeFileSync(c.file, text(ls));
+    await waitFor(() => c.outcomes.length > from, 10_000, 'the reload after the edit');
+    const last = c.outcomes[c.outcomes.length - 1]!;
     if (!failing) assert.ok(last.ok, `reload failed: ${last.error}`);
     return last;
   };
-  const stop = async (o: { keepServers?: boolean } = {}) => {
-    await watcher.close();
-    await group.stop(0);
-    if (o.keepServers) return;
-    await closeServer(one);
-    await closeServer(two);
-  };
   const closeServers = () => Promise.all([closeServer(one), closeServer(two)]);
-  return { group, ports, edit, stop, closeServers, config, logger };
+  const stop = async (o: { keepServers?: boolean } = {}) => {
+    await c.stop();
+    if (o.keepServers) return;
+    await closeServers();
+  };
+  return { ...c, ports, edit, stop, closeServers };
 }
 
 /** An open connection through the balancer, and a way to check it still answers. */
@@ -175,15 +161,7 @@ test('controller switch by editing the file: new clients go to cluster two, zero
 
 test('controller switch through the admin API: zero failures, and it holds across a restart', async () => {
   const r = await rig(([p]) => [{ name: 'front', port: p!, cluster: 'one' }]);
-  const token = adminToken(undefined, r.config.stateDir);
-  const admin = new AdminServer({ group: r.group, token, logger: r.logger, reload: async () => ({ ok: true, generation: 0, ms: 0 }) });
-  const a = await admin.listen('127.0.0.1', 0);
-  const put = (route: string, body: unknown) =>
-    fetch(`http://127.0.0.1:${a.port}/api${route}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+  const put = (route: string, body: unknown) => r.call('PUT', route, body);
   let stopped = false;
   try {
     const port = r.ports[0]!;
@@ -204,7 +182,6 @@ test('controller switch through the admin API: zero failures, and it holds acros
     assert.is((await put('/listeners/front/cluster', { cluster: 7 })).status, 400);
 
     // A restart keeps the switch: it is in the state directory, and the file was not changed.
-    await admin.close();
     await r.stop({ keepServers: true });
     stopped = true;
     const config = await loadConfig(r.config.source);
@@ -219,10 +196,7 @@ test('controller switch through the admin API: zero failures, and it holds acros
       await r.closeServers();
     }
   } finally {
-    if (!stopped) {
-      await admin.close();
-      await r.stop();
-    }
+    if (!stopped) await r.stop();
   }
 });
 

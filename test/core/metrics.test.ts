@@ -8,18 +8,11 @@
  * during the test. So, per process that took at least one client: exactly one failure
  * on n1, which falls over to n0, and every connection ends on n0.
  */
-import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdminServer } from '../../core/admin/server.ts';
-import { adminToken } from '../../core/admin/token.ts';
-import { loadConfig } from '../../core/config-load.ts';
 import { VERSION } from '../../core/version.ts';
-import { watchConfig } from '../../core/watch.ts';
-import { ProcessGroup } from '../../core/workers/group.ts';
-import { recordingLogger } from '../helpers/balancer.ts';
+import { startControlled } from '../helpers/admin.ts';
 import { addr, closed, closeServer, connect, freePort, readAll, startEchoServer, withTimeout } from '../helpers/net.ts';
-import { tmpDir } from '../helpers/tmp.ts';
 
 // ─── a small Prometheus text-format reader ──────────────────────────────────
 
@@ -152,19 +145,10 @@ async function rig() {
   retryInterval: '10m', connectTimeout: '2s',
   workers: 2, watch: false, stateDir: './state', log: { level: 'silent' },
 };\n`;
-  const dir = tmpDir({ 'protobalance.config.ts': config });
-  const loaded = await loadConfig(path.join(dir, 'protobalance.config.ts'));
-  const logger = recordingLogger();
-  const group = new ProcessGroup({ config: loaded, logger });
-  await group.start();
-  await withTimeout(group.workersReady, 30_000, 'the worker');
-  const watcher = watchConfig(group, { logger, watch: false });
-  const token = adminToken(loaded.admin.token, loaded.stateDir);
-  const admin = new AdminServer({ group, token, logger, reload: (r) => watcher.reload(r) });
-  const a = await admin.listen('127.0.0.1', 0);
-  const url = `http://127.0.0.1:${a.port}/metrics`;
+  const c = await startControlled(config);
+  const url = `${c.origin}/metrics`;
   const scrape = async (): Promise<Scrape> => {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(url, { headers: { authorization: `Bearer ${c.token}` } });
     assert.is(res.status, 200);
     return parseMetrics(await res.text());
   };
@@ -179,12 +163,10 @@ async function rig() {
     }
   };
   const stop = async () => {
-    await admin.close();
-    await watcher.close();
-    await group.stop(0);
+    await c.stop();
     await closeServer(echo);
   };
-  return { group, port, url, token, scrape, scrapeUntil, stop, echo };
+  return { ...c, port, url, scrape, scrapeUntil, stop, echo };
 }
 
 /** One client: send `payload`, end, and read the whole echo. */
