@@ -12,6 +12,7 @@
  *   DELETE /api/nodes/<cluster>/<node>          remove a node (its open connections go on)
  *   PUT    /api/listeners/<listener>/cluster    { "cluster": "name" } point a listener at a cluster
  *   GET    /api/changes                         the runtime changes in force (core/runtime-changes.ts)
+ *   DELETE /api/changes                         drop them all: serve the config file as it is
  *   POST   /api/reload                          reload the config file
  *   GET    /api/affinity/<cluster>/<client>     the node a client address is bound to
  *   DELETE /api/affinity/<cluster>/<client>     forget that binding
@@ -32,7 +33,7 @@ import { DASHBOARD_HTML } from './dashboard-page.ts';
 import { tokenMatches } from './token.ts';
 import { metricsText } from './metrics.ts';
 import { addNode, ChangeError, removeNode, setLoadFactor, setRoute, type ChangeBase } from '../runtime-ops.ts';
-import type { RuntimeChanges } from '../runtime-changes.ts';
+import { noChanges, type RuntimeChanges } from '../runtime-changes.ts';
 
 const http = lazyBuiltin<typeof import('node:http')>('node:http');
 const MAX_BODY = 64 * 1024;
@@ -154,6 +155,7 @@ export class AdminServer {
     const n = parts.length;
     if (what === 'status' && n === 2 && method === 'GET') return new Reply(200, await this.status());
     if (what === 'changes' && n === 2 && method === 'GET') return new Reply(200, this.o.group.balancer.runtimeChanges());
+    if (what === 'changes' && n === 2 && method === 'DELETE') return this.change(() => noChanges(), () => ({ changes: noChanges() }));
     if (what === 'reload' && n === 2 && method === 'POST') return this.reload();
     if (what === 'nodes' && c === 'state' && n === 5 && method === 'PUT') return this.setState(a!, b!, await readBody(req));
     if (what === 'nodes' && c === 'factor' && n === 5 && method === 'PUT') {

@@ -263,6 +263,13 @@ test('status and CLI-facing fields: listener counts, fall-overs, runtime changes
     const n0 = (body.clusters as { nodes: { fallovers: number }[] }[])[0]!.nodes[0]!;
     assert.is(n0.fallovers, 0);
     assert.equal((body.runtimeChanges as { routes: unknown }).routes, { front: { cluster: 'd', file: 'c' } });
+    // Back to the file as it is, in every process.
+    assert.is((await r.call('PUT', '/nodes/c/n0/factor', { factor: 4 })).status, 200);
+    const reset = await r.call('DELETE', '/changes');
+    assert.equal([reset.status, reset.body.changes], [200, { factors: {}, routes: {}, added: {}, removed: {} }]);
+    assert.is(r.group.generation.routes.get('front'), 'c');
+    assert.equal((await r.group.statusByProcess()).map((l) => l.find((n) => n.key === 'c/n0')!.loadFactor), [1, 1]);
+    assert.is((await r.call('DELETE', '/changes', undefined, 'wrong')).status, 401);
   } finally {
     await r.stop();
   }
