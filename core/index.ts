@@ -16,5 +16,8 @@ export type { AlgorithmHealth, NodeChooser, RegisterOptions } from './algorithms
 export { VERSION } from './version.ts';
 export { ProcessGroup, type GroupOptions } from './workers/group.ts';
 export type { Peers } from './workers/peers.ts';
-export type { NodeStatus } from './status.ts';
+export type { ListenerStatus, NodeStatus, Snapshot } from './status.ts';
+export type { RuntimeChanges } from './runtime-changes.ts';
+export { addNode, ChangeError, removeNode, setLoadFactor, setRoute, type ChangeBase } from './runtime-ops.ts';
+export { AdminServer, type AdminOptions } from './admin/server.ts';
 export type * from './types.ts';
