@@ -69,7 +69,6 @@ export interface ConnectionInfo {
 
 export class Balancer {
   readonly logger: Logger;
-  private config: ResolvedConfig;
   private readonly source: string | undefined;
   private readonly builtins: readonly PluginEntry[];
   private readonly createRunner: (config: ResolvedConfig) => AlgorithmRunner;
@@ -86,6 +85,11 @@ export class Balancer {
   private incoming: Generation | undefined;
   /** The file's config and the runtime changes; `config` is what they make together. */
   private readonly served: ServedConfig;
+
+  /** The config being served. */
+  private get config(): ResolvedConfig {
+    return this.served.config;
+  }
   /** Sockets the primary handed over for listeners a coming change adds (workers). */
   private offered: SharedListen[] = [];
   private readonly listenerCounts = new Map<string, ListenerStatus>();
@@ -103,7 +107,6 @@ export class Balancer {
   private savedStates = new Map<string, NodeState>();
 
   constructor(config: ResolvedConfig, options: BalancerOptions = {}) {
-    this.config = config;
     this.source = options.source;
     this.logger = options.logger ?? createLogger(config.log.level);
     this.builtins = options.builtins ?? builtinPlugins();
@@ -128,7 +131,7 @@ export class Balancer {
   async start(): Promise<ListeningAddress[]> {
     if (this.gen) throw pbError(ErrorCodes.NOT_RUNNING, 'the balancer is already started');
     this.savedStates = loadNodeStates(this.config.stateDir);
-    this.config = this.served.start();
+    this.served.start();
     this.gen = await this.build(this.config);
     try {
       if (this.adopt) this.listeners.adopt(this.adopt, this.onConnection);
@@ -251,14 +254,12 @@ export class Balancer {
     }
     this.gen = next;
     this.incoming = undefined;
-    this.config = config;
     this.served.commit(file, applied);
     let moved: { opened: number; closed: number };
     if (change) moved = { opened: change.opened, closed: change.closeRemoved() };
     else {
-      const adopted = this.listeners.adoptChange(config.listeners, this.offered, this.onConnection);
-      this.offered = adopted.leftover;
-      moved = adopted;
+      moved = this.listeners.adoptChange(config.listeners, this.offered, this.onConnection);
+      this.offered = [];
     }
     if (moved.opened > 0 || moved.closed > 0) {
       this.logger.info({ opened: moved.opened, closed: moved.closed, listening: this.listeners.addresses() }, 'listeners changed');

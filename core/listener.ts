@@ -113,20 +113,27 @@ export class ListenerSet {
 
   /**
    * A worker's side of a listener change: adopt the handed-over sockets of `listeners` it
-   * does not accept on yet, and close those of listeners no longer there. `leftover`: the
-   * handed-over sockets it did not use (they belong to no listener of `listeners`).
+   * does not accept on yet, and close those of listeners no longer there. A handed-over
+   * socket it does not use is closed too: kept, it would hold its port open in this
+   * process with nobody accepting, and clients would queue there for ever.
    */
   adoptChange(
     listeners: readonly ResolvedListener[],
     offered: readonly SharedListen[],
     onConnection: ConnectionHandler,
-  ): { opened: number; closed: number; leftover: SharedListen[] } {
+  ): { opened: number; closed: number } {
     const wanted = new Set(listeners.map(listenerKey));
     const closed = this.closeWhere((b) => !wanted.has(b.key));
     const have = new Set(this.bound.map((b) => b.key));
-    const use = offered.filter((s) => wanted.has(s.key) && !have.has(s.key));
+    const use: SharedListen[] = [];
+    for (const s of offered) {
+      if (wanted.has(s.key) && !have.has(s.key)) {
+        use.push(s);
+        have.add(s.key);
+      } else this.dataPath.adopt(s.handle, () => {}, () => {}).close();
+    }
     this.adopt(use, onConnection);
-    return { opened: use.length, closed, leftover: offered.filter((s) => !use.includes(s)) };
+    return { opened: use.length, closed };
   }
 
   /** The listening sockets, to hand to worker processes. */

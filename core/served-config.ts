@@ -43,10 +43,9 @@ export class ServedConfig {
   }
 
   /** At start: the saved changes (unless given) on the file's config. */
-  start(): ResolvedConfig {
+  start(): void {
     if (!this.given && this.o.persist) this.changes = loadRuntimeChanges(this.file.stateDir);
     this.commit(this.file, this.prepare(this.file, this.changes, false));
-    return this.served;
   }
 
   /**
