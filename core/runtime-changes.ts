@@ -38,10 +38,6 @@ export interface AppliedChanges {
 
 export const noChanges = (): RuntimeChanges => ({ factors: {}, routes: {}, added: {}, removed: {} });
 
-export function isEmpty(c: RuntimeChanges): boolean {
-  return [c.factors, c.routes, c.added, c.removed].every((m) => Object.keys(m).length === 0);
-}
-
 /**
  * A node's file definition as text: two texts differ exactly when the file changed the
  * node's address, load factor, fall-over or probe. The connect timeout is left out: it is
