@@ -11,6 +11,7 @@
  */
 import { createBalancer, createInProcessRunner, createSandboxRunner, type AlgorithmRunner, type BalancerOptions, type ClientView, type Config, type NodeView } from '../core/index.ts';
 import { serveStats, type ReadyMessage } from './protocol.ts';
+import { builtinPlugins } from '../app/builtins.ts';
 
 const args = process.argv.slice(2);
 const flags = new Set<string>();
@@ -57,7 +58,7 @@ if (flags.has('--time-picks')) {
 }
 
 serveStats(() => timing);
-const balancer = createBalancer(config, options);
+const balancer = createBalancer(config, { ...options, builtins: builtinPlugins() });
 const addresses = await balancer.start();
 const ready: ReadyMessage = { type: 'ready', ports: Object.fromEntries(addresses.map((a) => [a.listener, a.port])) };
 process.send?.(ready);

@@ -22,7 +22,7 @@ export function killAll(): void {
 
 export async function startChild(name: string, script: URL, args: string[], timeoutMs = 20_000): Promise<Child> {
   const child = fork(script, args, {
-    execArgv: ['--no-node-snapshot', '--expose-gc', '--import', 'tsx'],
+    execArgv: ['--no-node-snapshot', '--expose-gc', '--import', new URL('../bin/sources.js', import.meta.url).href],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   running.add(child);

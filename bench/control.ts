@@ -20,6 +20,7 @@ import { loadConfig } from '../core/config-load.ts';
 import { silentLogger } from '../core/logger.ts';
 import { watchConfig, type ReloadOutcome } from '../core/watch.ts';
 import { ProcessGroup } from '../core/workers/group.ts';
+import { builtinPlugins, workerEntry, affinityLookup } from '../app/builtins.ts';
 
 const HOST = '127.0.0.1';
 const PARALLEL = 8;
@@ -109,14 +110,14 @@ async function main(): Promise<void> {
 };\n`;
   writeFileSync(file, text(false));
   const config = await loadConfig(file);
-  const group = new ProcessGroup({ config, logger: silentLogger });
+  const group = new ProcessGroup({ config, logger: silentLogger, workerEntry, balancer: { builtins: builtinPlugins() } });
   await group.start();
   await group.workersReady;
   const outcomes: ReloadOutcome[] = [];
   const watcher = watchConfig(group, { logger: silentLogger, debounceMs: 20, onReload: (o) => void outcomes.push(o) });
   await watcher.ready;
   const token = adminToken(undefined, config.stateDir);
-  const admin = new AdminServer({ group, token, logger: silentLogger, reload: (r) => watcher.reload(r) });
+  const admin = new AdminServer({ group, token, logger: silentLogger, affinity: affinityLookup, reload: (r) => watcher.reload(r) });
   await admin.listen(HOST, adminPort);
   const api = async (method: string, route: string, body?: unknown): Promise<number> => {
     const t0 = performance.now();

@@ -12,7 +12,7 @@ const [policy = 'none', listenPort = '0', backendPort = '0'] = process.argv.slic
 
 if (cluster.isPrimary) {
   cluster.schedulingPolicy = policy === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
-  cluster.setupPrimary({ execArgv: ['--no-node-snapshot', '--import', 'tsx'] });
+  cluster.setupPrimary({ execArgv: ['--no-node-snapshot', '--import', new URL('../bin/sources.js', import.meta.url).href] });
   let listening = 0;
   for (let i = 0; i < 2; i++) cluster.fork();
   cluster.on('listening', () => {

@@ -16,6 +16,7 @@ import { createLogger } from '../core/logger.ts';
 import type { Config } from '../core/types.ts';
 import { ProcessGroup } from '../core/workers/group.ts';
 import { announceReady, serveCommands, type ReloadReply, type SoakCommand } from './soak-protocol.ts';
+import { builtinPlugins, workerEntry } from '../app/builtins.ts';
 
 /** The node whose loadFactor the edited reloads toggle. */
 export const EDITED_NODE = 'n3';
@@ -69,7 +70,7 @@ let editedFactor = 1;
 writeConfig(file, dir, port, backends, editedFactor);
 
 const config = await loadConfig(file);
-const group = new ProcessGroup({ config, logger: createLogger(config.log.level) });
+const group = new ProcessGroup({ config, logger: createLogger(config.log.level), workerEntry, balancer: { builtins: builtinPlugins() } });
 await group.start();
 await group.workersReady;
 if (group.size !== config.workers) process.stderr.write(`soak-balancer: ${group.size} processes serving, ${config.workers} configured\n`);

@@ -103,7 +103,7 @@ export class SoakChild {
    */
   static async start(name: string, script: URL, args: string[], options: { pipeStderr?: boolean; readyMs?: number } = {}): Promise<SoakChild> {
     const child = fork(fileURLToPath(script), args, {
-      execArgv: ['--no-node-snapshot', '--import', 'tsx'],
+      execArgv: ['--no-node-snapshot', '--import', new URL('../bin/sources.js', import.meta.url).href],
       stdio: ['ignore', 'inherit', options.pipeStderr ? 'pipe' : 'inherit', 'ipc'],
       detached: true,
     });

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
-import { describeError, ErrorCodes, pbError } from './errors.ts';
+import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Chooser, ClientView, NodeView, ResolvedCluster } from './types.ts';
 
@@ -87,14 +87,16 @@ export class AlgorithmRegistry {
       }
       policy = path.resolve(context.baseDir, argument);
       if (!existsSync(policy)) {
-        throw pbError(ErrorCodes.ALGORITHM_LOAD, `clusters.${cluster.name}.balance: no file ${policy}`);
+        throw pbError(ErrorCodes.ALGORITHM_LOAD, `clusters.${cluster.name}.balance: policy file not found: ${policy}`);
       }
     }
     let chooser: Chooser;
     try {
       chooser = await runner.create(entry.module, options, policy);
     } catch (err) {
-      throw pbError(ErrorCodes.ALGORITHM_LOAD, `clusters.${cluster.name}.balance: ${describeError(err)}`, { cause: err });
+      // A coded error's message says it all; its code in front would only be noise.
+      const why = isProtoBalanceError(err) ? err.message : describeError(err);
+      throw pbError(ErrorCodes.ALGORITHM_LOAD, `clusters.${cluster.name}.balance: ${why}`, { cause: err });
     }
     const source = policy === undefined ? name : path.relative(context.baseDir, policy);
     return guardChooser(chooser, logger.child({ cluster: cluster.name, algorithm: source }), context.maxFailures);

@@ -8,7 +8,7 @@ import { createSandboxRunner } from './sandbox.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
 import { findNode, NodeRegistry } from './cluster.ts';
 import { validateConfig } from './config-validate.ts';
-import { describeError, ErrorCodes, pbError } from './errors.ts';
+import { describeError, ErrorCodes, inConfigFile, pbError } from './errors.ts';
 import { chooseDataPath, type DataPath, type Endpoint } from './datapath/index.ts';
 import { Connection, type ConnectionTracker } from './forward.ts';
 import { buildGeneration, type Generation } from './generation.ts';
@@ -24,7 +24,6 @@ import { ServedConfig } from './served-config.ts';
 import { PeerBus } from './workers/peers.ts';
 import type { PeerLoad } from './workers/protocol.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
-import { builtinPlugins } from '../plugins/builtin.ts';
 import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
 
 /** How long killed connections get to end at shutdown. */
@@ -35,7 +34,10 @@ export interface BalancerOptions {
   logger?: Logger;
   /** The config file `config` came from: relative paths are resolved against its folder. */
   source?: string;
-  /** Plugins loaded before the config's own; the built-in set by default. */
+  /**
+   * Plugins loaded before the config's own. The core names no plugin: the built-in set
+   * comes from whoever builds the balancer (`builtinPlugins()` of `protobalance/builtins`).
+   */
   builtins?: readonly PluginEntry[];
   /**
    * Makes the runner that executes algorithm modules, one per generation: isolates within
@@ -109,7 +111,7 @@ export class Balancer {
   constructor(config: ResolvedConfig, options: BalancerOptions = {}) {
     this.source = options.source;
     this.logger = options.logger ?? createLogger(config.log.level);
-    this.builtins = options.builtins ?? builtinPlugins();
+    this.builtins = options.builtins ?? [];
     this.createRunner = options.createRunner ?? ((c) => createSandboxRunner({ ...c.sandbox, baseDir: c.baseDir }));
     this.adopt = options.adopt;
     this.peers = options.peers ?? new PeerBus(undefined);
@@ -139,7 +141,7 @@ export class Balancer {
     } catch (err) {
       await this.shutdownGeneration(this.gen);
       this.gen = undefined;
-      throw err;
+      throw inConfigFile(err, this.config.source);
     }
     const addresses = this.listeners.addresses();
     this.rates.start();
@@ -249,7 +251,7 @@ export class Balancer {
       } catch (err) {
         this.incoming = undefined;
         await this.shutdownGeneration(next);
-        throw err;
+        throw inConfigFile(err, config.source);
       }
     }
     this.gen = next;

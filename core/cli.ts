@@ -5,21 +5,37 @@
  */
 import { writeSync } from 'node:fs';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
 import { node as adminNode, reload as adminReload, route as adminRoute, status as adminStatus, type ControlOptions } from './admin/client.ts';
-import { AdminServer } from './admin/server.ts';
+import { adminAddress, adminUrl, type AdminAddress, type AdminFlags } from './admin/address.ts';
+import { AdminServer, type AffinityLookup } from './admin/server.ts';
 import { adminToken, TOKEN_FILE } from './admin/token.ts';
 import { Balancer } from './balancer.ts';
 import { ProcessGroup } from './workers/group.ts';
 import { loadConfig } from './config-load.ts';
-import { describeError, isProtoBalanceError } from './errors.ts';
+import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
 import type { ListeningAddress } from './hooks.ts';
+import { whyNotListening } from './listener.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
-import type { ResolvedConfig } from './types.ts';
+import type { PluginEntry, ResolvedConfig } from './types.ts';
 import { nowMs } from './lazy-builtin.ts';
 import { BUNDLED } from './paths.ts';
 import { VERSION } from './version.ts';
 import { watchConfig, type ConfigWatcher } from './watch.ts';
+
+/**
+ * What the command is handed by the place that puts the process together (app/cli.ts):
+ * the core names no plugin, so the built-ins come from there.
+ */
+export interface CliAssembly {
+  builtins: readonly PluginEntry[];
+  /** The worker program, which loads the same built-ins. */
+  workerEntry: string;
+  affinity?: AffinityLookup;
+}
+
+let assembly: CliAssembly = { builtins: [], workerEntry: '' };
 
 function fail(err: unknown): never {
   const message = isProtoBalanceError(err) ? err.message : `unexpected error: ${describeError(err)}`;
@@ -49,14 +65,16 @@ function describeListening(config: ResolvedConfig, addresses: readonly Listening
     .join('\n');
 }
 
-async function start(options: { config?: string }): Promise<void> {
+async function start(options: { config?: string } & AdminFlags): Promise<void> {
   const loadStart = nowMs();
   const config = await loadConfig(options.config);
+  // Resolved before anything listens: a bad PB_ADMIN_PORT or --admin-port opens no port.
+  const adminAt = adminAddress(config, options);
   const loadMs = Math.round(nowMs() - loadStart);
   const logger = createLogger(config.log.level);
   process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));
   process.on('uncaughtException', (err) => logger.error({ err: describeError(err) }, 'uncaught exception'));
-  const group = new ProcessGroup({ config, logger });
+  const group = new ProcessGroup({ config, logger, workerEntry: assembly.workerEntry, balancer: { builtins: assembly.builtins } });
   // Handlers go in before anything listens, so no signal can find the process unguarded.
   let signals = 0;
   let starting: Promise<ListeningAddress[]> | undefined;
@@ -99,7 +117,15 @@ async function start(options: { config?: string }): Promise<void> {
       `config ${config.source} loaded in ${loadMs} ms):\n` +
       `${describeListening(config, addresses)}\n`,
   );
-  admin = await startAdmin(config, group, watcher, logger);
+  try {
+    admin = await startAdmin(config, adminAt, group, watcher, logger);
+  } catch (err) {
+    // No half-started balancer: one nobody can control is closed again, listeners and all.
+    await watcher.close();
+    await group.stopAccepting().catch(() => undefined);
+    await group.stop(0);
+    throw err;
+  }
   if (config.workers > 1) {
     await group.workersReady;
     const ms = Math.round(process.uptime() * 1000);
@@ -110,32 +136,45 @@ async function start(options: { config?: string }): Promise<void> {
 }
 
 /**
- * The admin API (core/admin/). A port that cannot be had is logged and the balancer serves
- * on without it: traffic matters more than its control.
+ * The admin API (core/admin/), at `at` (core/admin/address.ts), or none when the config
+ * says `admin: false`. A port that cannot be had fails the start (PB_ERR_LISTEN): a
+ * balancer that runs on without its control would ignore every later `protobalance node`
+ * or `reload`, or worse, leave them to whatever else holds the port.
  */
-async function startAdmin(config: ResolvedConfig, group: ProcessGroup, watcher: ConfigWatcher, logger: Logger): Promise<AdminServer | undefined> {
-  try {
-    const token = adminToken(config.admin.token, config.stateDir);
-    const admin = new AdminServer({ group, token, logger, reload: (reason) => watcher.reload(reason) });
-    const a = await admin.listen(config.admin.host, config.admin.port);
-    const where = config.admin.token
-      ? 'admin.token of the config'
-      : process.env.PB_ADMIN_TOKEN
-        ? 'the PB_ADMIN_TOKEN environment variable'
-        : path.join(config.stateDir, TOKEN_FILE);
-    process.stdout.write(`admin API on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/api (token: ${where})\n`);
-    return admin;
-  } catch (err) {
-    logger.error({ err: describeError(err), host: config.admin.host, port: config.admin.port }, 'the admin API is not available');
+async function startAdmin(config: ResolvedConfig, at: AdminAddress | undefined, group: ProcessGroup, watcher: ConfigWatcher, logger: Logger): Promise<AdminServer | undefined> {
+  const file = path.basename(config.source ?? 'config');
+  if (!at) {
+    process.stdout.write(`admin API off (admin: false in ${file})\n`);
     return undefined;
   }
+  const token = adminToken(config.admin.token, config.stateDir);
+  const admin = new AdminServer({ group, token, logger, affinity: assembly.affinity, reload: (reason) => watcher.reload(reason) });
+  let a: AddressInfo;
+  try {
+    a = await admin.listen(at.host, at.port);
+  } catch (err) {
+    const from = at.portFrom === 'admin.port' ? '' : ` (port from ${at.portFrom})`;
+    const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+    throw pbError(
+      ErrorCodes.LISTEN,
+      `${file}: admin: cannot listen on ${host}:${at.port}${from}: ${whyNotListening(err)} (set admin.port, PB_ADMIN_PORT or --admin-port, or admin: false)`,
+      { cause: err },
+    );
+  }
+  const where = config.admin.token
+    ? 'admin.token of the config'
+    : process.env.PB_ADMIN_TOKEN
+      ? 'the PB_ADMIN_TOKEN environment variable'
+      : path.join(config.stateDir, TOKEN_FILE);
+  process.stdout.write(`admin API on ${adminUrl({ host: a.address, port: a.port })} (token: ${where})\n`);
+  return admin;
 }
 
 async function check(options: { config?: string }): Promise<void> {
   const config = await loadConfig(options.config);
   // Building the balancer loads every plugin and algorithm, so `check` catches what
   // `start` would, without opening a port.
-  const balancer = new Balancer(config, { logger: silentLogger, source: config.source });
+  const balancer = new Balancer(config, { logger: silentLogger, source: config.source, builtins: assembly.builtins });
   await balancer.validate();
   process.stdout.write(`${JSON.stringify(printable(config), null, 2)}\n`);
   process.stderr.write(`protobalance: ${config.source} is valid\n`);
@@ -150,7 +189,9 @@ program
   .command('start')
   .description('start the balancer')
   .option('-c, --config <file>', 'config file (default: search protobalance.config.ts and friends)')
-  .action((o: { config?: string }) => start(o).catch(fail));
+  .option('--admin-host <host>', 'admin API address (beats PB_ADMIN_HOST and admin.host)')
+  .option('--admin-port <port>', 'admin API port (beats PB_ADMIN_PORT and admin.port)')
+  .action((o: { config?: string } & AdminFlags) => start(o).catch(fail));
 
 program
   .command('check')
@@ -162,7 +203,7 @@ program
 const control = (cmd: Command) =>
   cmd
     .option('-c, --config <file>', "the balancer's config (for the admin address and token)")
-    .option('--url <url>', 'admin API base URL (default: from the config), e.g. http://127.0.0.1:9100/api')
+    .option('--url <url>', 'admin API base URL (default: PB_ADMIN_HOST/PB_ADMIN_PORT, else the config), e.g. http://127.0.0.1:9100/api')
     .option('--token <token>', 'admin token (default: from the config or its state directory)')
     .option('--json', 'print the JSON the API answered');
 const print = (text: string) => {
@@ -195,4 +236,19 @@ control(program.command('reload').description('reload the config file of a runni
   adminReload(o).then(print, fail),
 );
 
-await program.parseAsync(process.argv);
+program
+  .command('init')
+  .description('scaffold a project: config, a load-rating policy, a demo plugin and a tsconfig.json')
+  .option('--dir <folder>', 'project folder (made if missing)', process.cwd())
+  .option('--force', 'overwrite those files if they exist (default: write nothing and fail)')
+  .action((o: { dir: string; force?: boolean }) =>
+    import('./init.ts')
+      .then(({ initProject, describeInit }) => describeInit(o.dir, initProject(o.dir, { force: o.force })))
+      .then(print, fail),
+  );
+
+/** Run the command line on `process.argv`. */
+export async function runCli(given: CliAssembly): Promise<void> {
+  assembly = given;
+  await program.parseAsync(process.argv);
+}

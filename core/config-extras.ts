@@ -1,4 +1,4 @@
-/** Validation of the optional nested blocks: node load probes, health checks, sandbox limits. */
+/** Validation of the optional nested blocks: node load probes, health checks, sandbox limits, admin. */
 import { parseHostPort } from './address.ts';
 import { DEFAULTS } from './config-defaults.ts';
 import { checkKeys, duration, isObject, optionalString, type Problems } from './config-fields.ts';
@@ -85,4 +85,21 @@ export function sandboxOf(p: Problems, raw: unknown): ResolvedConfig['sandbox'] 
     } else out.maxFailures = raw.maxFailures;
   }
   return out;
+}
+
+/** `admin: { host, port, token }`, or `false`: the balancer then serves no admin API. */
+export function adminOf(p: Problems, raw: unknown): ResolvedConfig['admin'] {
+  const off = raw === false;
+  const admin = isObject(raw) ? raw : {};
+  if (raw !== undefined && !off && !isObject(raw)) p.add('admin', 'an object { host, port, token }, or false for no admin API', raw);
+  else checkKeys(p, 'admin', admin, ['host', 'port', 'token']);
+  if (admin.port !== undefined && (typeof admin.port !== 'number' || !Number.isInteger(admin.port) || admin.port < 0 || admin.port > 65535)) {
+    p.add('admin.port', 'a port 0-65535', admin.port);
+  }
+  return {
+    enabled: !off,
+    host: optionalString(p, 'admin.host', admin.host) ?? DEFAULTS.adminHost,
+    port: typeof admin.port === 'number' ? admin.port : DEFAULTS.adminPort,
+    token: optionalString(p, 'admin.token', admin.token),
+  };
 }

@@ -18,7 +18,7 @@ import type {
 } from './types.ts';
 import { DEFAULTS } from './config-defaults.ts';
 import { checkKeys, duration, findCycle, isObject, optionalString, Problems, show } from './config-fields.ts';
-import { healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
+import { adminOf, healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const NAME = /^[A-Za-z0-9][\w.-]*$/;
@@ -233,12 +233,6 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
       p.say(`listeners[${i}].cluster`, `no cluster ${show(l.cluster)} (clusters: ${Object.keys(cs).join(', ')})`);
     }
   });
-  const admin = isObject(raw.admin) ? raw.admin : {};
-  if (raw.admin !== undefined && !isObject(raw.admin)) p.add('admin', 'an object { host, port, token }', raw.admin);
-  else checkKeys(p, 'admin', admin, ['host', 'port', 'token']);
-  if (admin.port !== undefined && (typeof admin.port !== 'number' || !Number.isInteger(admin.port) || admin.port < 0 || admin.port > 65535)) {
-    p.add('admin.port', 'a port 0-65535', admin.port);
-  }
   if (raw.watch !== undefined && typeof raw.watch !== 'boolean') p.add('watch', 'true or false', raw.watch);
   const log = isObject(raw.log) ? raw.log : {};
   if (raw.log !== undefined && !isObject(raw.log)) p.add('log', 'an object { level, access }', raw.log);
@@ -261,11 +255,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
     sandbox: sandboxOf(p, raw.sandbox),
     watch: raw.watch === undefined ? true : raw.watch === true,
     stateDir: path.resolve(baseDir, optionalString(p, 'stateDir', raw.stateDir) ?? DEFAULTS.stateDir),
-    admin: {
-      host: optionalString(p, 'admin.host', admin.host) ?? DEFAULTS.adminHost,
-      port: typeof admin.port === 'number' ? admin.port : DEFAULTS.adminPort,
-      token: optionalString(p, 'admin.token', admin.token),
-    },
+    admin: adminOf(p, raw.admin),
     plugins: plugins(p, raw.plugins),
     log: { level: (log.level as LogLevel | undefined) ?? DEFAULTS.logLevel, access: log.access === true },
     workers: workersOf(p, raw.workers),

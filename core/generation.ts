@@ -6,6 +6,7 @@
 import { AlgorithmRegistry, type NodeChooser } from './algorithms.ts';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
 import { Cluster, findNode, type NodeRegistry } from './cluster.ts';
+import { describeError, inConfigFile } from './errors.ts';
 import { createHooks, type Hooks } from './hooks.ts';
 import type { Peers } from './workers/peers.ts';
 import type { Logger } from './logger.ts';
@@ -36,7 +37,39 @@ export interface BuildOptions {
   role: 'primary' | 'worker';
 }
 
+/**
+ * Logs a plugin's throwing tap with the plugin's name and the hook, at most once a second
+ * per plugin and hook (a tap that throws on every connection must not flood the log),
+ * with the count of those not logged.
+ */
+function tapErrorLogger(logger: Logger) {
+  const last = new Map<string, { at: number; skipped: number }>();
+  return (plugin: { name: string }, hook: string, err: unknown) => {
+    const key = `${plugin.name}\n${hook}`;
+    const now = Date.now();
+    const seen = last.get(key);
+    if (seen && now - seen.at < 1_000) {
+      seen.skipped++;
+      return;
+    }
+    last.set(key, { at: now, skipped: 0 });
+    logger.error(
+      { plugin: plugin.name, hook, err: describeError(err).slice(0, 2_000), notLogged: seen?.skipped ?? 0 },
+      'a plugin hook threw; the hook took its safe path',
+    );
+  };
+}
+
+/** Build a generation; its errors (plugins, algorithms, policies) name the config file. */
 export async function buildGeneration(o: BuildOptions): Promise<Generation> {
+  try {
+    return await build(o);
+  } catch (err) {
+    throw inConfigFile(err, o.config.source);
+  }
+}
+
+async function build(o: BuildOptions): Promise<Generation> {
   const { config, logger } = o;
   const loaded: LoadedPlugin[] = [];
   for (const [i, entry] of o.builtins.entries()) loaded.push(await loadPlugin(entry, config.baseDir, `builtin[${i}]`));
@@ -60,7 +93,10 @@ export async function buildGeneration(o: BuildOptions): Promise<Generation> {
     peers: o.peers,
     role: o.role,
   });
-  await applyPlugins(loaded, hooks, apiFor);
+  await applyPlugins(loaded, hooks, apiFor, tapErrorLogger(logger));
+  for (const p of loaded) {
+    if (p.changed) logger.info({ plugin: p.plugin.name, source: p.source, file: p.file }, 'plugin re-loaded: its files changed on disk');
+  }
 
   // Every algorithm is instantiated before any live node is touched, so that a config
   // whose algorithms fail leaves the serving nodes exactly as they were.

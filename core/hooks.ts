@@ -136,11 +136,66 @@ export type PluginHooks = { readonly [K in keyof Hooks]: TapOnly<Hooks[K]> };
 
 export const ENFORCE_STAGE = { pre: -100, post: 100 } as const;
 
+/** Told when a plugin's tap throws: the hook's name and the error. */
+export type TapErrorHandler = (hook: string, err: unknown) => void;
+
 /**
- * The view of `hooks` handed to one plugin: tapping only, and with the plugin's
- * `enforce` mapped onto tapable's `stage` (an explicit stage in a tap wins).
+ * What a throwing tap counts as, per hook: the safe path. A refused client for `accept`
+ * (a failing access check must not let everyone in), the list unchanged for
+ * `filterNodes`, no answer for the other bail hooks (the core goes on as if the tap had
+ * said nothing). `init` is not guarded: its failure fails the start or the reload.
  */
-export function tapOnlyView(hooks: Hooks, enforce?: 'pre' | 'post'): PluginHooks {
+const SAFE_RESULT: Partial<Record<keyof Hooks, (args: unknown[]) => unknown>> = {
+  accept: () => 'a plugin failed on this connection',
+  filterNodes: (args) => args[0],
+};
+const UNGUARDED = new Set<string>(['init']);
+
+function guarded(hook: string, fn: unknown, onError: TapErrorHandler | undefined, kind: 'sync' | 'async' | 'promise'): unknown {
+  if (!onError || UNGUARDED.has(hook) || typeof fn !== 'function') return fn;
+  const safe = SAFE_RESULT[hook as keyof Hooks];
+  const f = fn as (...args: unknown[]) => unknown;
+  if (kind === 'promise') {
+    return (...args: unknown[]) => {
+      try {
+        return Promise.resolve(f(...args)).catch((err: unknown) => onError(hook, err));
+      } catch (err) {
+        onError(hook, err);
+        return Promise.resolve();
+      }
+    };
+  }
+  if (kind === 'async') {
+    return (...args: unknown[]) => {
+      const done = args[args.length - 1] as (err?: unknown) => void;
+      try {
+        f(...args.slice(0, -1), (err?: unknown) => {
+          if (err) onError(hook, err);
+          done();
+        });
+      } catch (err) {
+        onError(hook, err);
+        done();
+      }
+    };
+  }
+  return (...args: unknown[]) => {
+    try {
+      return f(...args);
+    } catch (err) {
+      onError(hook, err);
+      return safe?.(args);
+    }
+  };
+}
+
+/**
+ * The view of `hooks` handed to one plugin: tapping only, with the plugin's `enforce`
+ * mapped onto tapable's `stage` (an explicit stage in a tap wins), and, given `onError`,
+ * every tap guarded so that a throw takes the hook's safe path instead of reaching the
+ * connection or the process.
+ */
+export function tapOnlyView(hooks: Hooks, enforce?: 'pre' | 'post', onError?: TapErrorHandler): PluginHooks {
   const stage = enforce ? ENFORCE_STAGE[enforce] : 0;
   const view: Record<string, unknown> = {};
   for (const [key, hook] of Object.entries(hooks)) {
@@ -148,9 +203,9 @@ export function tapOnlyView(hooks: Hooks, enforce?: 'pre' | 'post'): PluginHooks
     const withStage = (options: unknown) =>
       typeof options === 'string' ? { name: options, stage } : { stage, ...(options as object) };
     view[key] = Object.freeze({
-      tap: (options: unknown, fn: unknown) => h.tap!.call(hook, withStage(options), fn),
-      tapAsync: (options: unknown, fn: unknown) => h.tapAsync?.call(hook, withStage(options), fn),
-      tapPromise: (options: unknown, fn: unknown) => h.tapPromise?.call(hook, withStage(options), fn),
+      tap: (options: unknown, fn: unknown) => h.tap!.call(hook, withStage(options), guarded(key, fn, onError, 'sync')),
+      tapAsync: (options: unknown, fn: unknown) => h.tapAsync?.call(hook, withStage(options), guarded(key, fn, onError, 'async')),
+      tapPromise: (options: unknown, fn: unknown) => h.tapPromise?.call(hook, withStage(options), guarded(key, fn, onError, 'promise')),
       intercept: (interceptor: unknown) => h.intercept!.call(hook, interceptor),
       isUsed: () => (hook as { isUsed(): boolean }).isUsed(),
       name: (hook as { name?: string }).name,

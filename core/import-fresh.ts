@@ -13,7 +13,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
-import { cachedBuild } from './bundle-cache.ts';
+import { cachedBuild, digest } from './bundle-cache.ts';
 import { recordInputs } from './esbuild-inputs.ts';
 import * as runtime from './index.ts';
 
@@ -55,7 +55,10 @@ function located(err: unknown, cwd: string): Error {
   return new Error(`${where}${first.text}`, { cause: err });
 }
 
-async function bundleModule(file: string) {
+// A CommonJS module bundled as ESM still calls require() for what it leaves external.
+const REQUIRE_BANNER = "import { createRequire as __pbCreateRequire } from 'node:module'; const require = __pbCreateRequire(import.meta.url);";
+
+async function bundleModule(file: string, commonJs: boolean) {
   const cwd = path.dirname(file);
   const { build } = await esbuild();
   const recorder = recordInputs();
@@ -68,6 +71,7 @@ async function bundleModule(file: string) {
     platform: 'node',
     target: 'node20',
     sourcemap: 'inline',
+    ...(commonJs ? { banner: { js: REQUIRE_BANNER } } : {}),
     plugins: [linkRuntime, recorder.plugin],
     logLevel: 'silent',
   }).catch((err: unknown) => {
@@ -79,11 +83,21 @@ async function bundleModule(file: string) {
 
 /** The module namespace of `file`, loaded fresh. */
 export async function importFresh(file: string): Promise<Record<string, unknown>> {
-  const { code } = await cachedBuild(`module\n${esbuildVersion}\n${file}`, () => bundleModule(file));
+  return (await importBound(file)).module;
+}
+
+/**
+ * `file` loaded fresh, with `protobalance` bound to this running instance: a config, a
+ * local plugin, or a plugin package's entry (`commonJs` for a CommonJS one). `digest`
+ * names the code that ran, so a caller can tell a changed module from the same one.
+ */
+export async function importBound(file: string, options: { commonJs?: boolean } = {}): Promise<{ module: Record<string, unknown>; digest: string }> {
+  const commonJs = options.commonJs === true;
+  const { code } = await cachedBuild(`module\n${esbuildVersion}\n${commonJs ? 'cjs\n' : ''}${file}`, () => bundleModule(file, commonJs));
   const temp = path.join(path.dirname(file), `${TEMP_MODULE_PREFIX}${process.pid}-${++loads}.mjs`);
   await writeFile(temp, code);
   try {
-    return (await import(pathToFileURL(temp).href)) as Record<string, unknown>;
+    return { module: (await import(pathToFileURL(temp).href)) as Record<string, unknown>, digest: digest(code) };
   } finally {
     await rm(temp, { force: true });
   }

@@ -49,6 +49,11 @@ const REASONS: Record<string, string> = {
   EADDRNOTAVAIL: 'address not available on this machine',
 };
 
+/** Why a socket could not listen, in words (also for the admin server's port). */
+export function whyNotListening(err: unknown): string {
+  return REASONS[(err as NodeJS.ErrnoException).code ?? ''] ?? describeError(err);
+}
+
 export class ListenerSet {
   private bound: Bound[] = [];
 
@@ -92,9 +97,7 @@ export class ListenerSet {
           opened.push({ listen, listener: l.name, key: listenerKey(l) });
         } catch (err) {
           for (const b of opened) b.listen.close();
-          const code = (err as NodeJS.ErrnoException).code ?? '';
-          const why = REASONS[code] ?? describeError(err);
-          throw pbError(ErrorCodes.LISTEN, `listeners[${i}]: cannot listen on ${l.host ?? '*'}:${port}: ${why}`, {
+          throw pbError(ErrorCodes.LISTEN, `listeners[${i}]: cannot listen on ${l.host ?? '*'}:${port}: ${whyNotListening(err)}`, {
             cause: err,
           });
         }

@@ -12,6 +12,7 @@
  * - Errors are rethrown with the user's `file:line:column` (via the bundle's source map).
  *   An isolate killed by its memory limit is rebuilt, fresh, on the next call.
  */
+import './native-guard.ts';
 import path from 'node:path';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';

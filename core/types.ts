@@ -104,6 +104,7 @@ export interface HealthCheckConfig {
   fall?: number;
 }
 
+/** The admin API's address and token; `admin: false` in the config serves none. */
 export interface AdminConfig {
   host?: string;
   port?: number;
@@ -129,7 +130,8 @@ export interface Config {
   /** Watch the config, policies and local plugins and apply edits live (default true). */
   watch?: boolean;
   stateDir?: string;
-  admin?: AdminConfig;
+  /** The admin API (default 127.0.0.1:9100), or `false` for none. */
+  admin?: AdminConfig | false;
   plugins?: PluginEntry[];
   /** `level` of the process log; `access: true` writes one line per connection as it ends. */
   log?: { level?: LogLevel; access?: boolean };
@@ -211,7 +213,8 @@ export interface ResolvedConfig {
   sandbox: { cpuTimeout: number; memoryLimit: number; maxFailures: number };
   watch: boolean;
   stateDir: string;
-  admin: { host: string; port: number; token: string | undefined };
+  /** `enabled: false` when the config says `admin: false` (host and port then unused). */
+  admin: { enabled: boolean; host: string; port: number; token: string | undefined };
   plugins: PluginEntry[];
   log: { level: LogLevel; access: boolean };
   /** Processes in all, the primary included (1 = no workers). */

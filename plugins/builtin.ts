@@ -1,10 +1,10 @@
 /**
  * The built-in plugins, loaded before a config's own. They are plugin objects, checked by
- * the same `loadPlugin` as third-party packages; importing them here (not by file URL)
- * puts them in the prebuilt bundle.
+ * the same `loadPlugin` as third-party packages. The core never imports this file: the
+ * places that put a process together (app/) hand these to it.
  */
-import type { PluginEntry } from '../core/types.ts';
-import affinity from './affinity/index.ts';
+import type { PluginEntry } from 'protobalance';
+import affinity, { boundNode, forgetClient } from './affinity/index.ts';
 import balancers from './balancers/index.ts';
 import fallover from './fallover/chain.ts';
 import activeCheck from './health/active-check.ts';
@@ -12,10 +12,10 @@ import nodeStateFilter from './health/node-state-filter.ts';
 import accessLog from './logging/access-log.ts';
 import loadProbe from './metrics/load-probe.ts';
 
-/**
- * A function, not a constant: the plugins import 'protobalance', which imports the core
- * that imports this file, so their objects exist only once every module has loaded.
- */
+/** The built-in plugins, in the order they are applied. */
 export function builtinPlugins(): readonly PluginEntry[] {
   return [nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity, accessLog];
 }
+
+/** What the admin API needs of client affinity (`GET` / `DELETE /api/affinity/...`). */
+export const affinityLookup = { bound: boundNode, forget: forgetClient };

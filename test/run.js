@@ -3,7 +3,7 @@
 // then prints the one closing line CI reads: `N passed, N failed`. Exit code: 0 only when
 // every test passed. `node test/run.js <pattern>` runs the matching files, on both paths.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -15,7 +15,7 @@ function run(args, env) {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ['--no-node-snapshot', '--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', ...args],
+      ['--no-node-snapshot', '--import', pathToFileURL(path.join(root, 'bin/sources.js')).href, path.join(root, 'node_modules/uvu/bin.js'), 'test', ...args],
       { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
     );
     let out = '';

@@ -1,14 +1,18 @@
 /**
  * The control commands of the CLI (`status`, `node`, `route`, `reload`): they talk to a running
- * balancer's admin API. Address and token come from the flags, else from the config (its
- * `admin` block, else the token file in its state directory). Output is a table for
- * people, or the API's JSON with `--json`.
+ * balancer's admin API. The address comes from `--url`, else PB_ADMIN_HOST / PB_ADMIN_PORT,
+ * else the config's `admin` block (core/admin/address.ts, as `start` finds it); the token
+ * from `--token`, else the config, PB_ADMIN_TOKEN or the token file in its state directory.
+ * An answer without the `x-protobalance` header is refused: that is some other server on
+ * the port, and a command must not act on it. Output is a table for people, or the API's
+ * JSON with `--json`.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config-load.ts';
 import { ErrorCodes, pbError } from '../errors.ts';
 import type { RuntimeChanges } from '../runtime-changes.ts';
+import { adminAddress, adminUrl, MARK_HEADER } from './address.ts';
 import { TOKEN_FILE } from './token.ts';
 
 export interface ControlOptions {
@@ -26,8 +30,11 @@ interface Target {
 async function target(o: ControlOptions): Promise<Target> {
   if (o.url && o.token) return { base: o.url.replace(/\/$/, ''), token: o.token };
   const config = await loadConfig(o.config);
-  const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
-  const base = (o.url ?? `http://${host}:${config.admin.port}/api`).replace(/\/$/, '');
+  const address = o.url ? undefined : adminAddress(config);
+  if (!o.url && !address) {
+    throw pbError(ErrorCodes.NOT_RUNNING, `${path.basename(config.source ?? 'config')}: admin: false: the balancer serves no admin API (give --url to reach one)`);
+  }
+  const base = (o.url ?? adminUrl(address!)).replace(/\/$/, '');
   let token = o.token ?? config.admin.token ?? process.env.PB_ADMIN_TOKEN;
   if (!token) {
     const file = path.join(config.stateDir, TOKEN_FILE);
@@ -52,6 +59,10 @@ async function call(o: ControlOptions, method: string, route: string, body?: unk
     });
   } catch (err) {
     throw pbError(ErrorCodes.NOT_RUNNING, `cannot reach the admin API at ${t.base}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  if (!res.headers.has(MARK_HEADER)) {
+    await res.body?.cancel();
+    throw pbError(ErrorCodes.NOT_RUNNING, `${t.base} is not a Proto Balance admin API (it answered without the ${MARK_HEADER} header)`);
   }
   const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   if (!res.ok) throw pbError(ErrorCodes.NOT_RUNNING, `admin API: ${res.status}: ${String(answer.error ?? res.statusText)}`);

@@ -1,6 +1,7 @@
 /**
  * The admin API: HTTP and JSON on `admin.host:admin.port` (127.0.0.1:9100 by default),
- * served by the primary process. Every request needs `Authorization: Bearer <token>`
+ * served by the primary process. Every answer carries `x-protobalance: <version>` (the CLI
+ * refuses a server without it). Every request needs `Authorization: Bearer <token>`
  * (core/admin/token.ts); a wrong or missing one gets 401 and changes nothing. Bad input
  * gets 400 naming the field, an unknown node or cluster 404. A change answers once every
  * process of the group has it.
@@ -21,7 +22,6 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { boundNode, forgetClient } from '../../plugins/affinity/index.ts';
 import { describeError } from '../errors.ts';
 import { lazyBuiltin } from '../lazy-builtin.ts';
 import type { Logger } from '../logger.ts';
@@ -29,6 +29,7 @@ import type { NodeState } from '../types.ts';
 import { VERSION } from '../version.ts';
 import type { ReloadOutcome } from '../watch.ts';
 import type { ProcessGroup } from '../workers/group.ts';
+import { MARK_HEADER } from './address.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
 import { tokenMatches } from './token.ts';
 import { metricsText } from './metrics.ts';
@@ -39,7 +40,17 @@ const http = lazyBuiltin<typeof import('node:http')>('node:http');
 const MAX_BODY = 64 * 1024;
 const STATES: readonly NodeState[] = ['green', 'yellow', 'red'];
 
+/** Client affinity as the admin API reads and forgets it (the affinity plugin's lookup). */
+export interface AffinityLookup {
+  /** The node `client` is bound to in `cluster`, from the state directory's store. */
+  bound(stateDir: string, cluster: string, client: string): string | undefined;
+  /** Forget the binding here and in the group's other processes; false when there was none. */
+  forget(stateDir: string, cluster: string, client: string, peers: ProcessGroup['balancer']['peers']): boolean;
+}
+
 export interface AdminOptions {
+  /** Affinity lookups for `/api/affinity/...`; without it those answer 404. */
+  affinity?: AffinityLookup;
   group: ProcessGroup;
   token: string;
   logger: Logger;
@@ -108,6 +119,7 @@ export class AdminServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.setHeader(MARK_HEADER, VERSION);
     // The page holds no data and a browser cannot send a bearer token on navigation: it is
     // the one thing served without one. Everything it shows comes from /api with the token.
     const page = (req.url ?? '/').split('?')[0];
@@ -242,11 +254,13 @@ export class AdminServer {
     const g = this.o.group;
     if (!g.balancer.clusters().some((c) => c.name === cluster)) return fail(404, `no cluster ${cluster}`);
     const stateDir = g.generation.config.stateDir;
+    const lookup = this.o.affinity;
+    if (!lookup) return fail(404, 'client affinity is not available in this process');
     if (method === 'GET') {
-      const node = boundNode(stateDir, cluster, client);
+      const node = lookup.bound(stateDir, cluster, client);
       return node === undefined ? fail(404, `client ${client} has no binding in cluster ${cluster}`) : new Reply(200, { cluster, client, node });
     }
-    return forgetClient(stateDir, cluster, client, g.balancer.peers)
+    return lookup.forget(stateDir, cluster, client, g.balancer.peers)
       ? new Reply(200, { cluster, client, forgotten: true })
       : fail(404, `client ${client} has no binding in cluster ${cluster}`);
   }

@@ -14,11 +14,9 @@
  * each process hears the others' share, for the rate-based algorithms.
  */
 import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Balancer, type BalancerOptions } from '../balancer.ts';
 import { describeError } from '../errors.ts';
 import { lazyBuiltin } from '../lazy-builtin.ts';
-import { BUNDLED } from '../paths.ts';
 import type { Generation } from '../generation.ts';
 import type { ListeningAddress } from '../hooks.ts';
 import type { Logger } from '../logger.ts';
@@ -42,8 +40,11 @@ const RESPAWN_MAX_MS = 10_000;
 export interface GroupOptions {
   config: ResolvedConfig;
   logger: Logger;
-  /** The worker program (default: core/workers/worker-entry.js beside this file). */
-  workerEntry?: string;
+  /**
+   * The worker program: it must run `runWorker` with the same built-in plugins as
+   * `balancer.builtins` (`workerEntry` of `protobalance/builtins` does).
+   */
+  workerEntry: string;
   /** Node flags for workers (isolated-vm needs --no-node-snapshot). */
   execArgv?: string[];
   balancer?: Omit<BalancerOptions, 'logger' | 'source' | 'adopt' | 'peers'>;
@@ -282,8 +283,7 @@ export class ProcessGroup {
   }
 
   private spawn(index: number): Promise<void> {
-    // In the prebuilt bundle this code sits in dist/, beside the bundled worker.
-    const entry = this.options.workerEntry ?? fileURLToPath(new URL(BUNDLED ? './worker.mjs' : './worker-entry.js', import.meta.url));
+    const entry = this.options.workerEntry;
     const child = childProcess().fork(entry, [], {
       execArgv: this.options.execArgv ?? ['--no-node-snapshot'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

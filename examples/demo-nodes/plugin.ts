@@ -1,7 +1,8 @@
 /**
  * Demo plugin: starts small HTTP servers that stand in for a cluster's nodes, each
  * answering with its own id, so `curl` through the balancer shows which node served it.
- * Servers are shared across config generations (counted), so a reload keeps them up.
+ * Servers are shared across config generations (counted), so a reload keeps them up: the
+ * next generation takes them before the previous one lets go.
  */
 import http from 'node:http';
 import { definePlugin } from 'protobalance';
@@ -11,7 +12,16 @@ export interface DemoNode {
   port: number;
 }
 
-const running = new Map<number, { server: http.Server; users: number }>();
+/**
+ * The servers, by port. Kept on globalThis, not in a module variable: the config (and this
+ * plugin with it) is bundled and imported afresh on every reload, so each generation has
+ * its own copy of this module, and a module-level map would start empty and try to listen
+ * again on the ports the previous generation still holds (EADDRINUSE).
+ */
+const REGISTRY = Symbol.for('protobalance.example.demo-nodes');
+type Registry = Map<number, { server: http.Server; users: number }>;
+const running: Registry = ((globalThis as Record<symbol, unknown>)[REGISTRY] as Registry | undefined) ?? new Map();
+(globalThis as Record<symbol, unknown>)[REGISTRY] = running;
 
 function startNode(host: string, node: DemoNode): Promise<void> {
   const entry = running.get(node.port);

@@ -3,10 +3,16 @@
  * (no Node APIs), registered by name; the core runs them through its algorithm runner.
  */
 import { definePlugin } from 'protobalance';
-import { PACKAGE_ROOT } from '../../core/paths.ts';
 
-/** Found from the package root, so that the prebuilt bundle finds them too. */
-const moduleUrl = (name: string) => new URL(`plugins/balancers/${name}.ts`, PACKAGE_ROOT);
+/**
+ * Set by the package build (scripts/build.mjs): the folder, relative to the bundled code,
+ * of the algorithm modules it prebuilt. From the sources they sit beside this file.
+ */
+declare const __PB_ALGORITHMS__: string | undefined;
+const moduleUrl = (name: string) =>
+  typeof __PB_ALGORITHMS__ === 'string'
+    ? new URL(`${__PB_ALGORITHMS__}${name}.mjs`, import.meta.url)
+    : new URL(`./${name}.ts`, import.meta.url);
 
 const ALGORITHMS = ['round-robin', 'random', 'client-hash', 'connection-rate', 'traffic-rate'] as const;
 

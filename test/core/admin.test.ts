@@ -13,6 +13,7 @@ import { ProcessGroup } from '../../core/workers/group.ts';
 import { startControlled } from '../helpers/admin.ts';
 import { recordingLogger } from '../helpers/balancer.ts';
 import { addr, closeServer, connect, freePort, roundTrip, startEchoServer, startServer, waitFor, withTimeout } from '../helpers/net.ts';
+import { withBuiltins } from '../helpers/assembly.ts';
 
 function configText(port: number, node: string, cluster = `affinity: { enabled: true }`, factor = 1): string {
   return `export default {
@@ -179,7 +180,7 @@ test('load factor: set in every process; bad 400, unknown 404; kept across a res
     await r.stop();
     const echo = await startEchoServer();
     writeFileSync(r.file, configText(r.port, addr(echo)));
-    restarted = new ProcessGroup({ config: await loadConfig(r.file), logger: recordingLogger() });
+    restarted = new ProcessGroup({ config: await loadConfig(r.file), logger: recordingLogger(), ...withBuiltins() });
     await restarted.start();
     await withTimeout(restarted.workersReady, 30_000, 'the worker');
     assert.equal((await restarted.statusByProcess()).map((l) => l.find((n) => n.key === 'c/n0')!.loadFactor), [3, 3], 'kept across the restart');

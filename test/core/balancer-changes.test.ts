@@ -11,6 +11,7 @@ import { ChangeError, createBalancer, removeNode, setRoute, type Config } from '
 import { startBalancer } from '../helpers/balancer.ts';
 import { closeServer, roundTrip, startServer, addr } from '../helpers/net.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { builtinPlugins } from '../helpers/assembly.ts';
 
 const named = (name: string) =>
   startServer((s) => {
@@ -39,7 +40,7 @@ test('a route change serves the next client, is saved, and holds at the next sta
   } finally {
     await first.stop();
   }
-  const again = createBalancer(config);
+  const again = createBalancer(config, { builtins: builtinPlugins() });
   const [listening] = await again.start();
   try {
     assert.is(await roundTrip(listening!.port, 'z'), 'B:z');

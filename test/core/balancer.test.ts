@@ -4,6 +4,7 @@ import net, { type Server } from 'node:net';
 import { createBalancer, isProtoBalanceError, type Config } from '../../core/index.ts';
 import { oneCluster, recordingLogger, startBalancer } from '../helpers/balancer.ts';
 import { addr, roundTrip, closeServer, closed, connect, readAll, startEchoServer, waitFor } from '../helpers/net.ts';
+import { builtinPlugins } from '../helpers/assembly.ts';
 
 
 /** Echo once on an open socket. */
@@ -120,7 +121,7 @@ ports('a port range listens on every port, and a node without a port gets the di
         listeners: [{ port: `${base}-${base + 2}`, host: '127.0.0.1', cluster: 'ftp' }],
         clusters: { ftp: { nodes: [{ id: 'x', address: '127.0.0.2' }] } },
       },
-      { logger: recordingLogger() },
+      { logger: recordingLogger(), builtins: builtinPlugins() },
     );
     const addresses = await candidate.start().catch(() => undefined);
     if (!addresses) continue;

@@ -25,8 +25,9 @@ function oneLine(stderr: string): string {
 }
 
 async function demoEnv() {
-  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
-  return { port: ports[0]!, env: { PB_DEMO_PORT: String(ports[0]), PB_DEMO_NODE_PORTS: ports.slice(1).join(',') } };
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  // The admin port too: a start whose admin port is taken fails.
+  return { port: ports[0]!, env: { PB_DEMO_PORT: String(ports[0]), PB_DEMO_NODE_PORTS: ports.slice(1, 4).join(','), PB_ADMIN_PORT: String(ports[4]) } };
 }
 
 const demo = suite('cli: start on the shipped demo config');
@@ -69,7 +70,7 @@ demo('SIGTERM stops accepting at once but lets an open connection finish', async
       log: { level: 'debug' },
     }),
   });
-  const run = startCli(['start'], {}, dir);
+  const run = startCli(['start'], { PB_ADMIN_PORT: String(await freePort()) }, dir);
   try {
     await run.waitForOutput('accepting connections');
     const port = Number(/127\.0\.0\.1:(\d+) -> cluster c/.exec(run.stdout())![1]);
@@ -136,7 +137,7 @@ errors('an unknown algorithm is caught by check', async () => {
   });
   const f = await runCli(['check'], {}, dir);
   assert.is(f.code, 1);
-  assert.match(oneLine(f.stderr), /^protobalance: clusters\.web\.balance: unknown algorithm "fastest" \(known: round-robin, random/);
+  assert.match(oneLine(f.stderr), /^protobalance: protobalance\.config\.json: clusters\.web\.balance: unknown algorithm "fastest" \(known: round-robin, random/);
 });
 
 errors('a port already in use', async () => {
@@ -150,7 +151,7 @@ errors('a port already in use', async () => {
   try {
     const f = await runCli(['start'], {}, dir);
     assert.is(f.code, 1);
-    assert.is(oneLine(f.stderr), `protobalance: listeners[0]: cannot listen on 127.0.0.1:${portOf(taken)}: address already in use`);
+    assert.is(oneLine(f.stderr), `protobalance: protobalance.config.json: listeners[0]: cannot listen on 127.0.0.1:${portOf(taken)}: address already in use`);
   } finally {
     await closeServer(taken);
   }

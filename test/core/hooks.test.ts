@@ -129,7 +129,10 @@ taps('a throwing tap costs only its own connection, and is logged', async () => 
     const first = await connect(t.port);
     await closed(first);
     assert.is(await roundTrip(t.port, 'after'), 'after');
-    assert.ok(t.logger.lines.some((l) => l.level === 'error' && l.msg.includes('boom')));
+    const line = t.logger.lines.find((l) => l.level === 'error' && String(l.fields.err).includes('boom'));
+    assert.ok(line, 'the error is logged');
+    assert.is(line!.fields.plugin, 'flaky');
+    assert.is(line!.fields.hook, 'accept');
   } finally {
     await t.stop();
     await closeServer(echo);

@@ -14,6 +14,7 @@ import { ProcessGroup } from '../../core/workers/group.ts';
 import { startControlled } from '../helpers/admin.ts';
 import { recordingLogger } from '../helpers/balancer.ts';
 import { addr, closeServer, connect, freePort, roundTrip, startServer, waitFor, withTimeout } from '../helpers/net.ts';
+import { withBuiltins } from '../helpers/assembly.ts';
 
 /** A server that answers every connection with `<name>:` and then echoes. */
 function namedServer(name: string): Promise<Server> {
@@ -185,7 +186,7 @@ test('controller switch through the admin API: zero failures, and it holds acros
     await r.stop({ keepServers: true });
     stopped = true;
     const config = await loadConfig(r.config.source);
-    const group = new ProcessGroup({ config, logger: recordingLogger() });
+    const group = new ProcessGroup({ config, logger: recordingLogger(), ...withBuiltins() });
     await group.start();
     try {
       await withTimeout(group.workersReady, 30_000, 'the worker');

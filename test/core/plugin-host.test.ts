@@ -5,6 +5,7 @@ import { createBalancer, isProtoBalanceError, type Config, type PluginEntry } fr
 import { silentLogger } from '../../core/logger.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { closeServer, connect, portOf, readAll, startEchoServer } from '../helpers/net.ts';
+import { builtinPlugins } from '../helpers/assembly.ts';
 
 function config(plugins: PluginEntry[], balance = 'round-robin'): Config {
   return {
@@ -15,7 +16,7 @@ function config(plugins: PluginEntry[], balance = 'round-robin'): Config {
 }
 
 async function build(c: Config, source?: string) {
-  const balancer = createBalancer(c, { logger: silentLogger, source });
+  const balancer = createBalancer(c, { logger: silentLogger, builtins: builtinPlugins(), source });
   await balancer.validate();
   return balancer;
 }
@@ -69,7 +70,7 @@ load('a plugin registers an algorithm from its own module, and a cluster uses it
   const b = await startEchoServer();
   const c = config(['./plugin.mjs'], 'always-b');
   c.clusters.c!.nodes = [{ id: 'a', address: `127.0.0.1:${portOf(a)}` }, { id: 'b', address: `127.0.0.1:${portOf(b)}` }];
-  const balancer = createBalancer(c, { logger: silentLogger, source: path.join(dir, 'protobalance.config.ts') });
+  const balancer = createBalancer(c, { logger: silentLogger, builtins: builtinPlugins(), source: path.join(dir, 'protobalance.config.ts') });
   const [listening] = await balancer.start();
   try {
     for (let i = 0; i < 3; i++) {
@@ -91,7 +92,7 @@ const reject = suite('plugin host: bad plugins are named');
 reject('a module that cannot be found', async () => {
   const { code, message } = await failure(config(['protobalance-plugin-missing']));
   assert.is(code, 'PB_ERR_PLUGIN_LOAD');
-  assert.match(message, /^plugins\[0\]: cannot load plugin "protobalance-plugin-missing"/);
+  assert.match(message, /^plugins\[0\]: plugin "protobalance-plugin-missing" not found: tried the package protobalance-plugin-missing in /);
 });
 
 reject('an export that is not a plugin', async () => {

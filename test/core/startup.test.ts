@@ -4,7 +4,7 @@
  * running instance (core/import-fresh.ts), the bin's choice between the prebuilt bundle
  * and the sources (bin/fresh-bundle.js), and the data path chosen at start-up.
  */
-import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
@@ -110,7 +110,7 @@ test('a syntax error in an imported file names that file, line and column', asyn
 });
 
 test('the bin runs the prebuilt bundle only while it is newer than every source it was built from', () => {
-  const root = tmpDir({ 'core/a.ts': 'a', 'core/b.ts': 'b' });
+  const root = tmpDir({ 'core/a.ts': 'a', 'core/b.ts': 'b', 'core/index.ts': 'i' });
   mkdirSync(path.join(root, 'dist'));
   const url = pathToFileURL(`${root}/`);
   const old = new Date(Date.now() - 60_000);
@@ -123,6 +123,8 @@ test('the bin runs the prebuilt bundle only while it is newer than every source 
   writeFileSync(path.join(root, 'dist/inputs.json'), JSON.stringify({ builtAt: Date.now() + 1000, sources: ['core/a.ts', 'core/gone.ts'] }));
   assert.is(freshBundle(url, {}), false, 'a source that no longer exists');
   assert.is(freshBundle(pathToFileURL(`${tmpDir()}/`), {}), false, 'no bundle');
+  rmSync(path.join(root, 'core'), { recursive: true });
+  assert.is(freshBundle(url, {}), true, 'an installed copy: the bundle without its sources');
 });
 
 test('the data path: fast on this Node unless the config or PROTOBALANCE_DATAPATH says net', () => {

@@ -7,6 +7,7 @@ import { watchConfig, watchedFiles, type ReloadOutcome } from '../../core/watch.
 import { recordingLogger } from '../helpers/balancer.ts';
 import { addr, closeServer, connect, roundTrip, startEchoServer, waitFor } from '../helpers/net.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { builtinPlugins } from '../helpers/assembly.ts';
 
 const prefer = (id: string) =>
   `import { definePolicy } from 'protobalance';\nexport default definePolicy({ name: 'prefer', rate: (n) => (n.id === '${id}' ? 0 : 10) });\n`;
@@ -29,7 +30,7 @@ hot('policy edits, a broken policy, config edits and a broken config', async () 
   const { readConfigFile } = await import('../../core/index.ts');
   const { raw } = await readConfigFile(configFile);
   const logger = recordingLogger();
-  const balancer = createBalancer(raw as never, { logger, source: configFile });
+  const balancer = createBalancer(raw as never, { logger, source: configFile, builtins: builtinPlugins() });
   const [listening] = await balancer.start();
   const port = listening!.port;
   const outcomes: ReloadOutcome[] = [];
@@ -114,7 +115,7 @@ hot('a local plugin file is watched and reloaded fresh', async () => {
   const configFile = path.join(dir, 'protobalance.config.json');
   const { readConfigFile } = await import('../../core/index.ts');
   const logger = recordingLogger();
-  const balancer = createBalancer((await readConfigFile(configFile)).raw as never, { logger, source: configFile });
+  const balancer = createBalancer((await readConfigFile(configFile)).raw as never, { logger, source: configFile, builtins: builtinPlugins() });
   const [listening] = await balancer.start();
   const outcomes: ReloadOutcome[] = [];
   const watcher = watchConfig(balancer, { logger, debounceMs: 50, onReload: (o) => void outcomes.push(o) });

@@ -15,6 +15,7 @@ import { ProcessGroup } from '../../core/workers/group.ts';
 import { recordingLogger } from '../helpers/balancer.ts';
 import { addr, closeServer, connect, freePort, readAll, roundTrip, startEchoServer, startServer, waitFor, withTimeout } from '../helpers/net.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { withBuiltins } from '../helpers/assembly.ts';
 
 function configText(port: number, nodes: string[], cluster = ''): string {
   const list = nodes.map((a, i) => `{ id: 'n${i}', address: '${a}' }`).join(', ');
@@ -30,7 +31,7 @@ async function startGroup(nodes: string[], extra = '') {
   const dir = tmpDir({ 'protobalance.config.ts': configText(port, nodes, extra) });
   const file = path.join(dir, 'protobalance.config.ts');
   const config = await loadConfig(file);
-  const group = new ProcessGroup({ config, logger: recordingLogger() });
+  const group = new ProcessGroup({ config, logger: recordingLogger(), ...withBuiltins() });
   await group.start();
   await withTimeout(group.workersReady, 30_000, 'the worker');
   assert.is(group.size, 2, 'primary and one worker');
@@ -130,7 +131,7 @@ export default { name: 'role', apply(hooks, api) { hooks.listening.tap('role', (
   const roleFile = path.join(dir, 'role.mjs');
   writeFileSync(roleFile, readFileSync(roleFile, 'utf8').replace('"ROLES"', JSON.stringify(rolesFile)));
   const config = await loadConfig(path.join(dir, 'protobalance.config.ts'));
-  const group = new ProcessGroup({ config, logger: recordingLogger() });
+  const group = new ProcessGroup({ config, logger: recordingLogger(), ...withBuiltins() });
   try {
     await group.start();
     await withTimeout(group.workersReady, 30_000, 'the worker');

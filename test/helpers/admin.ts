@@ -15,6 +15,7 @@ import { ProcessGroup } from '../../core/workers/group.ts';
 import { recordingLogger } from './balancer.ts';
 import { withTimeout } from './net.ts';
 import { tmpDir } from './tmp.ts';
+import { withBuiltins, affinityLookup } from './assembly.ts';
 
 export interface ControlledOptions {
   /** Watch the config file and reload on edits (default: no, reloads only when asked). */
@@ -38,7 +39,7 @@ export async function startControlled(configText: string, options: ControlledOpt
   const file = path.join(dir, 'protobalance.config.ts');
   const config = await loadConfig(file);
   const logger = recordingLogger();
-  const group = new ProcessGroup({ config, logger });
+  const group = new ProcessGroup({ config, logger, ...withBuiltins() });
   await group.start();
   await withTimeout(group.workersReady, 30_000, 'the worker');
   /** Every reload outcome, from file edits and from the API alike, in order. */
@@ -51,7 +52,7 @@ export async function startControlled(configText: string, options: ControlledOpt
   });
   await watcher.ready;
   const token = adminToken(config.admin.token, config.stateDir);
-  const admin = new AdminServer({ group, token, logger, reload: (reason) => watcher.reload(reason) });
+  const admin = new AdminServer({ group, token, logger, affinity: affinityLookup, reload: (reason) => watcher.reload(reason) });
   const { port } = await admin.listen('127.0.0.1', 0);
   const origin = `http://127.0.0.1:${port}`;
   const base = `${origin}/api`;

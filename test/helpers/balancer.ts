@@ -1,6 +1,7 @@
 /** Starting a balancer for tests: listener on 127.0.0.1:0, a recording logger. */
 import { tmpDir } from './tmp.ts';
 import { createBalancer, type Balancer, type Config, type Logger } from '../../core/index.ts';
+import { builtinPlugins } from './assembly.ts';
 
 export interface LogLine {
   level: string;
@@ -48,7 +49,7 @@ export function oneCluster(addresses: string[], extra: Partial<Config['clusters'
 export async function startBalancer(config: Config): Promise<TestBalancer> {
   config = { stateDir: tmpDir(), ...config };
   const logger = recordingLogger();
-  const balancer = createBalancer(config, { logger });
+  const balancer = createBalancer(config, { logger, builtins: builtinPlugins() });
   const [first] = await balancer.start();
   return { balancer, port: first!.port, logger, stop: () => balancer.stop(200) };
 }

@@ -7,6 +7,7 @@ import { recordingLogger } from '../../helpers/balancer.ts';
 import { addr, closeServer, roundTrip, startEchoServer } from '../../helpers/net.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 import { nodeView, testClient } from '../../helpers/views.ts';
+import { builtinPlugins } from '../../helpers/assembly.ts';
 
 const withPolicy = (rate: PolicyDefinition['rate']) => minLoad.create({ cluster: 'c', policy: { name: 't', rate } });
 
@@ -57,7 +58,7 @@ e2e('balance "policy:./file.ts" follows the user\'s rating; a looping or memory-
     sandbox: { cpuTimeout: '20ms', maxFailures: 3 },
   });
   const logger = recordingLogger();
-  const balancer = createBalancer(config('prefer-b.ts'), { logger, source: path.join(dir, 'protobalance.config.ts') });
+  const balancer = createBalancer(config('prefer-b.ts'), { logger, builtins: builtinPlugins(), source: path.join(dir, 'protobalance.config.ts') });
   const [listening] = await balancer.start();
   try {
     for (let i = 0; i < 4; i++) assert.is(await roundTrip(listening!.port, `x${i}`), `x${i}`);
