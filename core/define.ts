@@ -13,6 +13,8 @@ export function defineConfig(config: Config): Config {
  */
 export interface PluginWithOptions<S extends OptionsSchema = OptionsSchema> {
   name: string;
+  enforce?: Plugin['enforce'];
+  meta?: Plugin['meta'];
   options: S;
   create(options: OptionsOf<S>): Omit<Plugin, 'name'> & { name?: string };
 }

@@ -15,13 +15,24 @@ import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
 import { cachedBuild, digest } from './bundle-cache.ts';
 import { recordInputs } from './esbuild-inputs.ts';
-import * as runtime from './index.ts';
 
 /** Temporary bundled modules are named so; file watchers must ignore them. */
 export const TEMP_MODULE_PREFIX = '.protobalance-tmp-';
 
 const RUNTIME_KEY = 'protobalance.runtime';
-(globalThis as Record<symbol, unknown>)[Symbol.for(RUNTIME_KEY)] = runtime;
+/**
+ * The public entry, as modules loaded here see `protobalance`. Imported when first needed,
+ * not at the top: the entry imports this file (through config loading), and a static
+ * import back would make an import cycle through the public entry.
+ */
+let runtime: Record<string, unknown> | undefined;
+async function publicEntry(): Promise<Record<string, unknown>> {
+  if (!runtime) {
+    runtime = (await import('./index.ts')) as Record<string, unknown>;
+    (globalThis as Record<symbol, unknown>)[Symbol.for(RUNTIME_KEY)] = runtime;
+  }
+  return runtime;
+}
 
 let loads = 0;
 
@@ -29,7 +40,7 @@ export function isTypeScript(file: string): boolean {
   return /\.(c|m)?tsx?$/.test(file);
 }
 
-function runtimeModule(): string {
+function runtimeModule(runtime: Record<string, unknown>): string {
   const names = Object.keys(runtime).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
   return [
     `const api = globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})];`,
@@ -37,15 +48,15 @@ function runtimeModule(): string {
   ].join('\n');
 }
 
-const linkRuntime: EsbuildPlugin = {
+const linkRuntime = (runtime: Record<string, unknown>): EsbuildPlugin => ({
   name: 'protobalance-runtime',
   setup(b) {
     b.onResolve({ filter: /^protobalance$/ }, () => ({ path: 'protobalance', namespace: 'pb-runtime' }));
-    b.onLoad({ filter: /.*/, namespace: 'pb-runtime' }, () => ({ contents: runtimeModule(), loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'pb-runtime' }, () => ({ contents: runtimeModule(runtime), loader: 'js' }));
     // Packages and Node built-ins are imported at run time, as the module wrote them.
     b.onResolve({ filter: /^[^./]/ }, (args) => (args.path === 'protobalance' ? undefined : { path: args.path, external: true }));
   },
-};
+});
 
 /** esbuild's first error as `/abs/file.ts:line:col: text`. */
 function located(err: unknown, cwd: string): Error {
@@ -72,7 +83,7 @@ async function bundleModule(file: string, commonJs: boolean) {
     target: 'node20',
     sourcemap: 'inline',
     ...(commonJs ? { banner: { js: REQUIRE_BANNER } } : {}),
-    plugins: [linkRuntime, recorder.plugin],
+    plugins: [linkRuntime(await publicEntry()), recorder.plugin],
     logLevel: 'silent',
   }).catch((err: unknown) => {
     throw located(err, cwd);
@@ -93,6 +104,7 @@ export async function importFresh(file: string): Promise<Record<string, unknown>
  */
 export async function importBound(file: string, options: { commonJs?: boolean } = {}): Promise<{ module: Record<string, unknown>; digest: string }> {
   const commonJs = options.commonJs === true;
+  await publicEntry();
   const { code } = await cachedBuild(`module\n${esbuildVersion}\n${commonJs ? 'cjs\n' : ''}${file}`, () => bundleModule(file, commonJs));
   const temp = path.join(path.dirname(file), `${TEMP_MODULE_PREFIX}${process.pid}-${++loads}.mjs`);
   await writeFile(temp, code);

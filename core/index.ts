@@ -21,3 +21,4 @@ export type { RuntimeChanges } from './runtime-changes.ts';
 export { addNode, ChangeError, removeNode, setLoadFactor, setRoute, type ChangeBase } from './runtime-ops.ts';
 export { AdminServer, type AdminOptions } from './admin/server.ts';
 export type * from './types.ts';
+export { lazyBuiltin, lazyNet } from './lazy-builtin.ts';

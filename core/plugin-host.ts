@@ -57,7 +57,8 @@ export function toPlugin(exported: unknown, options: unknown, source: string): P
     if (problems.length > 0) {
       throw pbError(ErrorCodes.PLUGIN_OPTIONS, problems.map((p) => `plugin ${label}: ${p}`).join('\n'));
     }
-    value = { name: exported.name, ...(exported.create(resolveOptions(exported.options, options).options) as object) };
+    const { create, options: _schema, ...rest } = exported;
+    value = { ...rest, ...(create(resolveOptions(exported.options, options).options) as object) };
   } else if (typeof exported === 'function') {
     value = (exported as (o: unknown) => unknown)(options);
   }

@@ -10,7 +10,7 @@
  * - IPv4 is kept as it is (sockets report it canonical);
  * - anything else (an empty address, a name) is kept as it is, trimmed.
  */
-import { lazyNet } from '../../core/lazy-builtin.ts';
+import { lazyNet } from 'protobalance';
 
 const MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/;
 

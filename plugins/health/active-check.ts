@@ -21,7 +21,7 @@
  * Nothing here throws into the process: every socket has an error listener, every timer
  * is unref'd, and a check's outcome is settled at most once.
  */
-import { lazyNet } from '../../core/lazy-builtin.ts';
+import { lazyNet } from 'protobalance';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedHealthCheck } from 'protobalance';
 import { describeError } from '../shared/describe-error.ts';
 import { Periodic } from '../shared/periodic.ts';

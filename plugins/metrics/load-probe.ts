@@ -14,7 +14,7 @@
  * logged when the failure state changes, never on every poll. Nothing here throws into the
  * process: every request and socket has an error listener, every timer is unref'd.
  */
-import { lazyBuiltin, lazyNet } from '../../core/lazy-builtin.ts';
+import { lazyBuiltin, lazyNet } from 'protobalance';
 import { describeError } from '../shared/describe-error.ts';
 import { Periodic } from '../shared/periodic.ts';
 import { definePlugin, type BalancerNode, type Logger, type ResolvedProbe } from 'protobalance';

@@ -97,7 +97,7 @@ bound('its own copy of protobalance under the plugin folder is never loaded', as
     },
   });
   await build(dir, ['own']);
-  const seen = (globalThis as Record<string, { VERSION: string; createBalancer: unknown }>).__pbOwn!;
+  const seen = (globalThis as unknown as Record<string, { VERSION: string; createBalancer: unknown }>).__pbOwn!;
   assert.is(seen.VERSION, VERSION);
   assert.is(seen.createBalancer, createBalancer, 'the very same module instance');
 });
