@@ -1,5 +1,6 @@
 /** The public entry of Proto Balance: re-exports only. */
-export { defineAlgorithm, defineConfig, definePlugin, definePolicy } from './define.ts';
+export { defineAlgorithm, defineConfig, definePlugin, definePolicy, type PluginWithOptions } from './define.ts';
+export type { OptionField, OptionsOf, OptionsSchema, OptionType } from './plugin-options.ts';
 export { Balancer, createBalancer, type BalancerOptions, type ConnectionInfo } from './balancer.ts';
 export { loadConfig, readConfigFile } from './config-load.ts';
 export { validateConfig } from './config-validate.ts';

@@ -166,9 +166,12 @@ export default definePlugin((/** @type {{ nodes: { id: string, address: string }
 `;
 
 export const TSCONFIG_TEMPLATE = `{
+  // The config and policies are bundled (esbuild) when Proto Balance loads them, never run
+  // by Node as written: "preserve" + "bundler" checks them that way, whether this
+  // package.json says "type": "module" or "commonjs".
   "compilerOptions": {
-    "module": "nodenext",
-    "moduleResolution": "nodenext",
+    "module": "preserve",
+    "moduleResolution": "bundler",
     "target": "es2022",
     "lib": ["es2022"],
     "types": [],

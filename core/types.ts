@@ -16,11 +16,11 @@ export interface ListenerConfig {
   /** A port, or a range `'50000-50100'` (one listening socket per port). */
   port: number | string;
   /** Interface to bind; all interfaces when omitted. */
-  host?: string;
+  host?: string | undefined;
   /** Name of the cluster that receives this listener's clients. */
   cluster: string;
   /** Stable name used by `protobalance route`; defaults to the port text. */
-  name?: string;
+  name?: string | undefined;
 }
 
 export interface NodeConfig {
@@ -29,12 +29,12 @@ export interface NodeConfig {
   /** `'host:port'`, `'[v6]:port'`, or a host alone when only port-range listeners use the cluster. */
   address: string;
   /** Share of the load, relative to the other nodes (default 1). */
-  loadFactor?: number;
+  loadFactor?: number | undefined;
   /** Id of the node (same cluster) tried when this one is unavailable. */
-  fallover?: string;
-  connectTimeout?: Duration;
+  fallover?: string | undefined;
+  connectTimeout?: Duration | undefined;
   /** Polls a number from the node (its CPU, queue length…) into `NodeView.metrics`. */
-  probe?: ProbeConfig;
+  probe?: ProbeConfig | undefined;
 }
 
 /**
@@ -43,44 +43,44 @@ export interface NodeConfig {
  * algorithms and policies as `node.metrics[metric]`.
  */
 export interface ProbeConfig {
-  url?: string;
-  tcp?: string;
+  url?: string | undefined;
+  tcp?: string | undefined;
   /** Default `'5s'`. */
-  interval?: Duration;
+  interval?: Duration | undefined;
   /** Default `'2s'`, never more than the interval. */
-  timeout?: Duration;
+  timeout?: Duration | undefined;
   /** Metric name; default `'load'`. */
-  metric?: string;
+  metric?: string | undefined;
 }
 
 export interface SandboxConfig {
   /** CPU time one algorithm call may take before it is cut off (default `'50ms'`). */
-  cpuTimeout?: Duration;
+  cpuTimeout?: Duration | undefined;
   /** Memory of one algorithm's isolate, in MiB (default 32). */
-  memoryLimit?: number;
+  memoryLimit?: number | undefined;
   /** Failures in a row after which a policy is reported broken (default 5). */
-  maxFailures?: number;
+  maxFailures?: number | undefined;
 }
 
 export interface AffinityConfig {
-  enabled?: boolean;
-  ttl?: Duration;
-  maxEntries?: number;
+  enabled?: boolean | undefined;
+  ttl?: Duration | undefined;
+  maxEntries?: number | undefined;
 }
 
 export interface ClusterConfig {
   /** Algorithm name, optionally with an argument: `'round-robin'`, `'policy:./policies/x.ts'`. */
-  balance?: string;
+  balance?: string | undefined;
   /** Extra options handed to the algorithm (for example `{ seed: 1 }` for `random`). */
-  balanceOptions?: Record<string, unknown>;
+  balanceOptions?: Record<string, unknown> | undefined;
   /** Secret for `client-hash`; twin balancers share it. */
-  hashSecret?: string;
-  affinity?: AffinityConfig;
+  hashSecret?: string | undefined;
+  affinity?: AffinityConfig | undefined;
   /** Name of the cluster used when none of this cluster's nodes is available. */
-  fallover?: string;
-  connectTimeout?: Duration;
+  fallover?: string | undefined;
+  connectTimeout?: Duration | undefined;
   /** Active health checks of every node of the cluster (off when omitted). */
-  healthCheck?: HealthCheckConfig;
+  healthCheck?: HealthCheckConfig | undefined;
   nodes: NodeConfig[];
 }
 
@@ -93,22 +93,22 @@ export interface ClusterConfig {
  */
 export interface HealthCheckConfig {
   /** Default `'5s'`. */
-  interval?: Duration;
+  interval?: Duration | undefined;
   /** Default `'2s'`, never more than the interval. */
-  timeout?: Duration;
-  send?: string;
-  expect?: string;
+  timeout?: Duration | undefined;
+  send?: string | undefined;
+  expect?: string | undefined;
   /** Passed checks in a row that make a node available again (default 2). */
-  rise?: number;
+  rise?: number | undefined;
   /** Failed checks in a row that make a node unavailable (default 3). */
-  fall?: number;
+  fall?: number | undefined;
 }
 
 /** The admin API's address and token; `admin: false` in the config serves none. */
 export interface AdminConfig {
-  host?: string;
-  port?: number;
-  token?: string;
+  host?: string | undefined;
+  port?: number | undefined;
+  token?: string | undefined;
 }
 
 /** A plugin: a module specifier, a specifier with options, or a plugin object. */
@@ -117,34 +117,34 @@ export type PluginEntry = string | [string, unknown] | Plugin;
 export interface Config {
   listeners: ListenerConfig[];
   clusters: Record<string, ClusterConfig>;
-  connectTimeout?: Duration;
-  retryInterval?: Duration;
+  connectTimeout?: Duration | undefined;
+  retryInterval?: Duration | undefined;
   /** How long SIGINT/SIGTERM waits for open connections before closing them. */
-  drainTimeout?: Duration;
+  drainTimeout?: Duration | undefined;
   /** Close a connection when neither side has sent anything for this long (off when omitted). */
-  idleTimeout?: Duration;
+  idleTimeout?: Duration | undefined;
   /** Window of the exponentially weighted connection and byte rates (default `'10s'`). */
-  rateWindow?: Duration;
+  rateWindow?: Duration | undefined;
   /** Limits of the sandbox that runs algorithms and policies. */
-  sandbox?: SandboxConfig;
+  sandbox?: SandboxConfig | undefined;
   /** Watch the config, policies and local plugins and apply edits live (default true). */
-  watch?: boolean;
-  stateDir?: string;
+  watch?: boolean | undefined;
+  stateDir?: string | undefined;
   /** The admin API (default 127.0.0.1:9100), or `false` for none. */
-  admin?: AdminConfig | false;
-  plugins?: PluginEntry[];
+  admin?: AdminConfig | false | undefined;
+  plugins?: PluginEntry[] | undefined;
   /** `level` of the process log; `access: true` writes one line per connection as it ends. */
-  log?: { level?: LogLevel; access?: boolean };
+  log?: { level?: LogLevel | undefined; access?: boolean | undefined } | undefined;
   /**
    * Processes that accept and forward connections, the primary included (default
    * `'auto'`: one per CPU). Used by `protobalance start`; `createBalancer` is one process.
    */
-  workers?: number | 'auto';
+  workers?: number | 'auto' | undefined;
   /**
    * How sockets are driven: `'fast'` (libuv handles, no stream objects), `'net'` (public
    * `net` API only) or `'auto'` (fast when this Node supports it; the default).
    */
-  dataPath?: 'auto' | 'fast' | 'net';
+  dataPath?: 'auto' | 'fast' | 'net' | undefined;
 }
 
 // ─── config after validation ────────────────────────────────────────────────

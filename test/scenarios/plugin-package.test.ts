@@ -88,13 +88,13 @@ export const options: StatsdOptions = { host: '127.0.0.1', port: 8125, prefix: '
 export type Statsd = typeof statsd;
 `,
   );
-  const init = await project.run('npx', ['--no', 'tsc', '--init']);
+  const init = await project.run('npx', ['--no', '--', 'tsc', '--init']);
   assert.is(init.code, 0, init.stdout + init.stderr);
   const file = path.join(project.dir, 'tsconfig.json');
   const tsconfig = readFileSync(file, 'utf8');
   assert.ok(tsconfig.includes('"types": [],'), tsconfig);
   writeFileSync(file, tsconfig.replace('"types": [],', '"types": ["node"],'));
-  const tsc = await project.run('npx', ['--no', 'tsc', '--noEmit'], { timeout: 120_000 });
+  const tsc = await project.run('npx', ['--no', '--', 'tsc', '--noEmit'], { timeout: 120_000 });
   assert.is(tsc.code, 0, `tsc --noEmit in the user's project:\n${tsc.stdout}${tsc.stderr}`);
 }
 
@@ -107,7 +107,7 @@ async function serveAndUpgrade(project: Project, upgrade: () => Promise<void>): 
   const server = project.start(path.join(project.dir, 'node_modules/.bin/protobalance'), ['start']);
   const log = () => `\nstdout: ${server.stdout()}\nstderr: ${server.stderr()}`;
   try {
-    await server.waitForOutput('processes serving', 60_000);
+    await server.waitForOutput('admin API on', 60_000); // printed once serving
     for (let i = 0; i < 3; i++) assert.is(await roundTrip(listen, `hello ${i}`), `hello ${i}`);
     await waitFor(() => statsd.counter('pb.listener.front.outcome.closed') === 3, 10_000, `three closed connections reported${log()}`);
     assert.is(statsd.counter('pb.listener.front.connections'), 3, statsd.lines.join('\n'));
@@ -121,7 +121,7 @@ async function serveAndUpgrade(project: Project, upgrade: () => Promise<void>): 
     await waitFor(() => statsd.counter('pb.listener.front.outcome.closed') === 4, 10_000, `the fourth connection reported${log()}`);
     assert.is(statsd.counter('pb.v2.listener.front.connections'), 0, 'the upgrade acted before the reload');
 
-    const reload = await project.run('npx', ['--no', 'protobalance', 'reload'], { timeout: 30_000 });
+    const reload = await project.run('npx', ['--no', '--', 'protobalance', 'reload'], { timeout: 30_000 });
     assert.is(reload.code, 0, `protobalance reload: ${reload.stdout}${reload.stderr}${log()}`);
     for (let i = 0; i < 2; i++) assert.is(await roundTrip(listen, `after ${i}`), `after ${i}`);
     await waitFor(() => statsd.counter('pb.v2.listener.front.outcome.closed') === 2, 10_000, `the upgraded plugin's metrics${log()}`);
@@ -165,7 +165,9 @@ test('as a folder install with its own copy of protobalance: bound to the runnin
   const own = path.join(plugin.dir, 'node_modules/protobalance');
   const exportsField = (JSON.parse(readFileSync(path.join(own, 'package.json'), 'utf8')) as { exports: Record<string, { import: string }> }).exports;
   const entry = path.join(own, exportsField['.']!.import);
-  writeFileSync(entry, `throw new Error('the plugin folder\\'s own copy of protobalance was loaded (${entry})');\n`);
+  // Its exports stay (the plugin links); evaluating it throws.
+  const poison = `throw new Error('the plugin folder\\'s own copy of protobalance was loaded (${entry})');\n`;
+  writeFileSync(entry, poison + readFileSync(entry, 'utf8'));
   // That copy is what plain Node resolution gives the plugin.
   const alone = await run(process.execPath, ['--input-type=module', '-e', `await import('${PLUGIN}')`], { cwd: plugin.dir, timeout: 30_000 });
   assert.match(alone.stderr, "own copy of protobalance was loaded");

@@ -115,6 +115,7 @@ export class StatsdClient {
       this.shut();
       return Promise.resolve();
     }
+    const deadline = Date.now() + ms;
     return new Promise((resolve) => {
       const poll = setInterval(() => {
         if (this.inFlight === 0 || Date.now() > deadline) {
@@ -123,7 +124,6 @@ export class StatsdClient {
           resolve();
         }
       }, 5);
-      const deadline = Date.now() + ms;
     });
   }
 

@@ -33,6 +33,7 @@ export default definePlugin({
     },
   },
   create(options) {
+    // test/scenarios/plugin-package.test.ts "upgrades" the compiled form of this line.
     return reporter(options);
   },
 });
