@@ -201,11 +201,13 @@ function plugins(p: Problems, raw: unknown): PluginEntry[] {
     return [];
   }
   raw.forEach((entry, i) => {
+    const isPlugin = (v: unknown) =>
+      isObject(v) && typeof v.name === 'string' && (typeof v.apply === 'function' || (typeof v.create === 'function' && isObject(v.options)));
     const ok =
       (typeof entry === 'string' && entry !== '') ||
-      (Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string') ||
-      (isObject(entry) && typeof entry.name === 'string' && typeof entry.apply === 'function');
-    if (!ok) p.add(`plugins[${i}]`, 'a module name, [name, options], or a plugin { name, apply }', entry);
+      (Array.isArray(entry) && entry.length === 2 && (typeof entry[0] === 'string' || isPlugin(entry[0]))) ||
+      isPlugin(entry);
+    if (!ok) p.add(`plugins[${i}]`, 'a module name, a plugin { name, apply } or { name, options, create }, or either as [it, options]', entry);
   });
   return raw as PluginEntry[];
 }

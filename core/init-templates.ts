@@ -2,9 +2,9 @@
  * The files `protobalance init` writes into a user's project (see init.ts). They are
  * chosen so that, right after init, `npx protobalance start` serves and
  * `curl http://127.0.0.1:8080/` is answered: the config's two nodes are small HTTP
- * servers started by a local demo plugin. The TypeScript files use no Node API, so
- * `npx tsc --noEmit` passes without @types/node; the plugin, which needs node:http, is
- * plain JavaScript and outside the type check.
+ * servers started by a local demo plugin. The config reads `process.env`, typed by the
+ * Node types protobalance's declarations bring along; the plugin is plain JavaScript,
+ * outside the type check.
  */
 
 /** One generated file: its path relative to the project, its text, and what it is for. */
@@ -23,9 +23,6 @@ export const CONFIG_TEMPLATE = `// The Proto Balance config, written by \`npx pr
 // node_modules/protobalance/docs/plugins.md. Load-rating policies:
 // node_modules/protobalance/docs/policies.md.
 import { defineConfig } from 'protobalance';
-
-// Node's process.env, declared here so that \`npx tsc --noEmit\` needs no @types/node.
-declare const process: { env: Record<string, string | undefined> };
 
 // Ports can be moved without an edit: PB_PORT=8081 PB_NODE_PORTS=9101,9102 npx protobalance start
 const host = '127.0.0.1';
@@ -100,8 +97,8 @@ export const PLUGIN_TEMPLATE = `// A demo plugin, written by \`npx protobalance 
 // Remove it from \`plugins\` in protobalance.config.ts (and delete this file) once your
 // nodes are real servers. How plugins work: node_modules/protobalance/docs/plugins.md.
 //
-// Plain JavaScript, as it uses Node's http module: the TypeScript files of the project
-// then type-check without @types/node.
+// Plain JavaScript, outside the type check: a plugin a user writes in TypeScript works
+// as well (docs/plugins.md).
 import http from 'node:http';
 import { definePlugin } from 'protobalance';
 

@@ -112,6 +112,7 @@ export async function loadPlugin(entry: PluginEntry, baseDir: string, field: str
     return { plugin: toPlugin(entry, undefined, field), source: field };
   }
   const [spec, options] = typeof entry === 'string' ? [entry, undefined] : entry;
+  if (typeof spec === 'object') return { plugin: toPlugin(spec, options, field), source: field };
   const { file, commonJs, source } = locate(spec, baseDir, field);
   let loaded: { module: Record<string, unknown>; digest: string };
   try {

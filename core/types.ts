@@ -2,6 +2,7 @@
  * The shapes users write (config, plugins, algorithms, policies) and the plain-data
  * views that algorithms see. Everything here is re-exported from `core/index.ts`.
  */
+import type { OptionsOf, OptionsSchema } from './plugin-options.ts';
 
 /** `'2s'`, `'500ms'`, `'30d'`, or a number of milliseconds. */
 export type Duration = string | number;
@@ -112,7 +113,11 @@ export interface AdminConfig {
 }
 
 /** A plugin: a module specifier, a specifier with options, or a plugin object. */
-export type PluginEntry = string | [string, unknown] | Plugin;
+/**
+ * An entry of `plugins`: a package name or a file, a plugin object (or one that declares
+ * its options), or either with options: `['statsd', { port: 8125 }]`.
+ */
+export type PluginEntry = string | Plugin | PluginWithOptions<any> | [string | PluginWithOptions<any>, unknown];
 
 export interface Config {
   listeners: ListenerConfig[];
@@ -308,3 +313,16 @@ export interface Plugin {
 }
 
 export type PluginFactory<Options = any> = (options: Options) => Plugin;
+
+/**
+ * A plugin that declares its options: the host checks the config's options against
+ * `options` (naming the plugin and the field when one is wrong), fills in defaults, and
+ * hands them to `create`, typed from the schema.
+ */
+export interface PluginWithOptions<S extends OptionsSchema = OptionsSchema> {
+  name: string;
+  enforce?: Plugin['enforce'];
+  meta?: Plugin['meta'];
+  options: S;
+  create(options: OptionsOf<S>): Omit<Plugin, 'name'> & { name?: string };
+}

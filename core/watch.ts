@@ -33,7 +33,7 @@ export function watchedFiles(config: ResolvedConfig): string[] {
   }
   for (const entry of config.plugins) {
     const spec = typeof entry === 'string' ? entry : Array.isArray(entry) ? entry[0] : undefined;
-    if (spec && (spec.startsWith('.') || path.isAbsolute(spec))) files.add(path.resolve(config.baseDir, spec));
+    if (typeof spec === 'string' && (spec.startsWith('.') || path.isAbsolute(spec))) files.add(path.resolve(config.baseDir, spec));
   }
   return [...files];
 }

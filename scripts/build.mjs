@@ -108,6 +108,10 @@ function buildTypes() {
     const fixed = text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g, '$1$2$3.js$2');
     if (fixed !== text) writeFileSync(file, fixed);
   }
+  // A config reads process.env; Node's types come with the package (a dependency), so a
+  // project whose tsconfig lists no types (`tsc --init`: "types": []) still knows them.
+  const entry = path.join(out, 'types', 'core', 'index.d.ts');
+  writeFileSync(entry, `/// <reference types="node" />\n${readFileSync(entry, 'utf8')}`);
 }
 
 function* walk(dir) {

@@ -163,7 +163,7 @@ errors('wrong type for a nested object', () => {
 errors('bad plugin entry', () => {
   assert.is(
     problem({ ...good(), plugins: [42 as never] }),
-    'plugins[0]: expected a module name, [name, options], or a plugin { name, apply }, got 42',
+    'plugins[0]: expected a module name, a plugin { name, apply } or { name, options, create }, or either as [it, options], got 42',
   );
 });
 

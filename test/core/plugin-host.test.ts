@@ -98,7 +98,7 @@ reject('a module that cannot be found', async () => {
 reject('an export that is not a plugin', async () => {
   const { code, message } = await failure(config([{ name: 'x' } as never]));
   assert.is(code, 'PB_ERR_CONFIG_INVALID');
-  assert.match(message, /plugins\[0\]: expected a module name, \[name, options\], or a plugin \{ name, apply \}/);
+  assert.match(message, 'plugins[0]: expected a module name, a plugin { name, apply } or { name, options, create }, or either as [it, options]');
 });
 
 reject('a plugin for another major version', async () => {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { createBalancer, isProtoBalanceError, VERSION, type Config, type PluginEntry } from '../../core/index.ts';
+import { createBalancer, definePlugin, isProtoBalanceError, VERSION, type Config, type PluginEntry } from '../../core/index.ts';
 import { loadedAddons } from '../../core/native-guard.ts';
 import { packageNames } from '../../core/plugin-resolve.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -200,6 +200,21 @@ options('every wrong option is named with the plugin and the field', async () =>
   }
   const missing = await failure(dir, ['./opts.mjs']);
   assert.match(missing.message, 'options.port: required (a port 1-65535)');
+});
+
+options('a plugin object with a schema, given alone or as [plugin, options], in the config itself', async () => {
+  const seen: unknown[] = [];
+  const withSchema = definePlugin({
+    name: 'inline',
+    options: { every: { type: 'duration', default: '1s' } },
+    create: (o) => ({ apply: () => void seen.push(o.every) }),
+  });
+  const dir = tmpDir();
+  await build(dir, [withSchema]);
+  await build(dir, [[withSchema, { every: '5s' }]]);
+  assert.equal(seen, [1_000, 5_000]);
+  const { message } = await failure(dir, [[withSchema, { every: 'soon' }]]);
+  assert.match(message, 'plugin inline (plugins[0]): options.every: expected a duration');
 });
 
 options('a bad schema is the plugin author\'s error, named', async () => {

@@ -19,7 +19,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT } from '../helpers/cli.ts';
+import { ROOT, type Finished } from '../helpers/cli.ts';
 import { addr, closeServer, freePort, roundTrip, startEchoServer, waitFor, withTimeout } from '../helpers/net.ts';
 import { makeProject, packAsIs, packDir, packRepo, repoVersion, run, signalGroup, type PackedDir, type Project } from '../helpers/packed.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -105,11 +105,19 @@ async function serveAndUpgrade(project: Project, upgrade: () => Promise<void>): 
   const listen = await freePort();
   await writeUserFiles(project, { listen, admin: await freePort(), statsd: statsd.port }, addr(echo));
   const server = project.start(path.join(project.dir, 'node_modules/.bin/protobalance'), ['start']);
-  const log = () => `\nstdout: ${server.stdout()}\nstderr: ${server.stderr()}`;
+  let exit: Finished | undefined;
+  void server.exited.then((f) => (exit = f));
+  const log = () => `${exit ? `\nexited ${exit.code ?? exit.signal}` : ''}\nstdout: ${server.stdout()}\nstderr: ${server.stderr()}`;
+  /** waitFor, its failure with the balancer's output (read then, not now). */
+  const until = (check: () => boolean, what: string) =>
+    waitFor(check, 10_000, what).catch((err: Error) => {
+      throw new Error(`${err.message}${log()}`);
+    });
+  let stopped: Finished | undefined;
   try {
     await server.waitForOutput('admin API on', 60_000); // printed once serving
     for (let i = 0; i < 3; i++) assert.is(await roundTrip(listen, `hello ${i}`), `hello ${i}`);
-    await waitFor(() => statsd.counter('pb.listener.front.outcome.closed') === 3, 10_000, `three closed connections reported${log()}`);
+    await until(() => statsd.counter('pb.listener.front.outcome.closed') === 3, 'three closed connections reported');
     assert.is(statsd.counter('pb.listener.front.connections'), 3, statsd.lines.join('\n'));
     assert.is(statsd.counter('pb.node.echo.e1.connections'), 3);
     assert.is(statsd.counter('pb.node.echo.e1.bytes_from_client'), 3 * 'hello 0'.length);
@@ -118,26 +126,27 @@ async function serveAndUpgrade(project: Project, upgrade: () => Promise<void>): 
     await upgrade();
     // Until the reload, the running code is the code that was loaded.
     assert.is(await roundTrip(listen, 'before reload'), 'before reload');
-    await waitFor(() => statsd.counter('pb.listener.front.outcome.closed') === 4, 10_000, `the fourth connection reported${log()}`);
+    await until(() => statsd.counter('pb.listener.front.outcome.closed') === 4, 'the fourth connection reported');
     assert.is(statsd.counter('pb.v2.listener.front.connections'), 0, 'the upgrade acted before the reload');
 
     const reload = await project.run('npx', ['--no', '--', 'protobalance', 'reload'], { timeout: 30_000 });
     assert.is(reload.code, 0, `protobalance reload: ${reload.stdout}${reload.stderr}${log()}`);
     for (let i = 0; i < 2; i++) assert.is(await roundTrip(listen, `after ${i}`), `after ${i}`);
-    await waitFor(() => statsd.counter('pb.v2.listener.front.outcome.closed') === 2, 10_000, `the upgraded plugin's metrics${log()}`);
+    await until(() => statsd.counter('pb.v2.listener.front.outcome.closed') === 2, "the upgraded plugin's metrics");
     assert.is(statsd.counter('pb.v2.node.echo.e1.connections'), 2);
     assert.is(statsd.counter('pb.listener.front.connections'), 6, 'the first reporter goes on');
   } finally {
     signalGroup(server, 'SIGTERM');
-    const stopped = await withTimeout(server.exited, 20_000, 'the balancer to stop').catch(() => {
+    stopped = await withTimeout(server.exited, 20_000, 'the balancer to stop').catch(() => {
       signalGroup(server, 'SIGKILL');
       return undefined;
     });
     await closeServer(echo);
     statsd.close();
-    assert.ok(stopped, `the balancer did not stop within 20 s${log()}`);
-    assert.equal([stopped.code, stopped.signal], [0, null], `the balancer's exit (134 is an abort)${log()}`);
   }
+  // Reached only when everything above passed (a failure there is the one reported).
+  assert.ok(stopped, `the balancer did not stop within 20 s of SIGTERM${log()}`);
+  assert.equal([stopped.code, stopped.signal], [0, null], `the balancer's exit (134 is an abort)${log()}`);
 }
 
 test('from the tarballs: types check, it serves, the plugin reports, a 1.0.1 installed in place is taken by reload', async () => {
@@ -156,6 +165,12 @@ test('from the tarballs: types check, it serves, the plugin reports, a 1.0.1 ins
     await project.install([await packAsIs(next)]);
     assert.is(installed(PLUGIN), '1.0.1');
   });
+  // The plugin's options schema speaks for it: a wrong option is one line naming it.
+  const bad = readFileSync(path.join(project.dir, 'protobalance.config.ts'), 'utf8').replace(/port: \d+, prefix/, "port: 'x', prefix");
+  writeFileSync(path.join(project.dir, 'bad.config.ts'), bad);
+  const check = await project.run('npx', ['--no', '--', 'protobalance', 'check', '--config', 'bad.config.ts'], { timeout: 30_000 });
+  assert.is(check.code, 1, check.stdout + check.stderr);
+  assert.match(check.stderr, /plugins\[0\].*options\.port: expected a port/);
 });
 
 test('as a folder install with its own copy of protobalance: bound to the running balancer; an edit is taken by reload', async () => {
