@@ -96,13 +96,12 @@ function locate(spec: string, baseDir: string, field: string): { file: string; c
     const found = findPackage(name, baseDir);
     if (found) return { file: found.entry, commonJs: found.commonJs, source: `${found.name}${found.version ? `@${found.version}` : ''}` };
   }
-  const where = packageDirs(names[0]!, baseDir)
-    .slice(0, 3)
-    .map((d) => path.dirname(names[0]!.startsWith('@') ? path.dirname(d) : d));
+  // The node_modules folders looked in, nearest first.
+  const where = packageDirs('', baseDir).map((d) => d.replace(/[\\/]$/, ''));
   throw pbError(
     ErrorCodes.PLUGIN_LOAD,
     `${field}: plugin "${spec}" not found: tried the package${names.length > 1 ? 's' : ''} ${names.join(', ')} ` +
-      `in ${where.join(', ')}${where.length === 3 ? ' and up' : ''} (from the config's folder ${baseDir}); install it with npm install ${names[0]}`,
+      `in ${where.join(', ')} (from the config's folder ${baseDir}); install it with npm install ${names[0]}`,
   );
 }
 
