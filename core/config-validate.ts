@@ -19,6 +19,7 @@ import type {
 import { DEFAULTS } from './config-defaults.ts';
 import { checkKeys, duration, findCycle, isObject, optionalString, Problems, show } from './config-fields.ts';
 import { adminOf, healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
+import { checkAlgorithmFiles, policyDirsOf } from './config-paths.ts';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const NAME = /^[A-Za-z0-9][\w.-]*$/;
@@ -225,7 +226,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   }
   checkKeys(p, '', raw, [
     'listeners', 'clusters', 'connectTimeout', 'retryInterval', 'drainTimeout', 'idleTimeout',
-    'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log', 'workers', 'dataPath',
+    'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log', 'workers', 'dataPath', 'policyDirs',
   ]);
   const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout);
   const ls = listeners(p, raw.listeners);
@@ -244,6 +245,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
     p.add('log.level', `one of ${LOG_LEVELS.join(', ')}`, log.level);
   }
   const baseDir = source ? path.dirname(source) : process.cwd();
+  checkAlgorithmFiles(p, cs, baseDir, policyDirsOf(p, raw.policyDirs, baseDir));
   const resolved: ResolvedConfig = {
     source,
     baseDir,

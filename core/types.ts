@@ -150,6 +150,11 @@ export interface Config {
    * `net` API only) or `'auto'` (fast when this Node supports it; the default).
    */
   dataPath?: 'auto' | 'fast' | 'net' | undefined;
+  /**
+   * Folders, besides the config's own, that policy files (`balance: 'policy:…'`) may come
+   * from. A policy path outside all of them is refused.
+   */
+  policyDirs?: string[] | undefined;
 }
 
 // ─── config after validation ────────────────────────────────────────────────

@@ -263,3 +263,33 @@ healthChecks('bad healthCheck values name their field', () => {
 });
 
 healthChecks.run();
+
+const policyFiles = suite('config: policy files stay inside the config folder');
+
+policyFiles('a policy path outside the config folder is refused, unless its folder is in policyDirs', () => {
+  const base = {
+    listeners: [{ port: 8080, cluster: 'web' }],
+    clusters: { web: { balance: 'policy:../../../../etc/hostname', nodes: [{ id: 'a', address: '10.0.0.1:80' }] } },
+  };
+  const err = (() => {
+    try {
+      validateConfig(base, '/srv/lb/protobalance.config.ts');
+    } catch (e) {
+      return e as Error;
+    }
+    return undefined;
+  })();
+  assert.ok(err, 'refused');
+  assert.match(err!.message, 'clusters.web.balance: the file "../../../../etc/hostname" is outside the config\'s folder /srv/lb');
+  assert.not.match(err!.message, 'vm is not defined');
+  for (const balance of ['policy:/etc/passwd', 'policy:../other/p.ts']) {
+    assert.throws(() => validateConfig({ ...base, clusters: { web: { ...base.clusters.web, balance } } }, '/srv/lb/protobalance.config.ts'), /outside the config's folder/);
+  }
+  const inside = { ...base, clusters: { web: { ...base.clusters.web, balance: 'policy:./policies/p.ts' } } };
+  assert.is(validateConfig(inside, '/srv/lb/protobalance.config.ts').clusters.web!.balance, 'policy:./policies/p.ts');
+  const allowed = { ...base, policyDirs: ['/etc'], clusters: { web: { ...base.clusters.web, balance: 'policy:/etc/lb/p.ts' } } };
+  assert.is(validateConfig(allowed, '/srv/lb/protobalance.config.ts').clusters.web!.balance, 'policy:/etc/lb/p.ts');
+  assert.throws(() => validateConfig({ ...base, policyDirs: 'x' }, '/srv/lb/protobalance.config.ts'), /policyDirs: expected an array of folders/);
+});
+
+policyFiles.run();
