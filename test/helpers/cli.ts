@@ -22,42 +22,36 @@ export interface Running {
 }
 
 export function startCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Running {
-  const child = spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return watch(spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** A child process spawned with piped stdout and stderr, its output kept and waited on. */
+export function watch(child: ChildProcess, waitMs = 15_000): Running {
   let out = '';
   let err = '';
   child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (err += c));
-  const exited = new Promise<Finished>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err })),
-  );
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitForOutput(text, ms = 15_000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "${text}" within ${ms} ms; stdout: ${out}; stderr: ${err}`)), ms);
-        const check = () => {
-          if (out.includes(text)) {
-            clearTimeout(timer);
-            child.stdout!.off('data', check);
-            resolve();
-          }
-        };
-        child.stdout!.on('data', check);
-        void exited.then((f) => {
-          clearTimeout(timer);
-          if (!out.includes(text)) reject(new Error(`exited ${f.code ?? f.signal} before "${text}"; stdout: ${f.stdout}; stderr: ${f.stderr}`));
-        });
-        check();
+  const exited = new Promise<Finished>((resolve) => {
+    child.on('error', (e) => resolve({ code: -1, signal: null, stdout: out, stderr: `${err}${e.message}` }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err }));
+  });
+  const waitForOutput = (text: string, ms = waitMs) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "${text}" within ${ms} ms; stdout: ${out}; stderr: ${err}`)), ms);
+      const check = () => {
+        if (!out.includes(text)) return;
+        clearTimeout(timer);
+        child.stdout!.off('data', check);
+        resolve();
+      };
+      child.stdout!.on('data', check);
+      void exited.then((f) => {
+        clearTimeout(timer);
+        if (!out.includes(text)) reject(new Error(`exited ${f.code ?? f.signal} before "${text}"; stdout: ${f.stdout}; stderr: ${f.stderr}`));
       });
-    },
-  };
+      check();
+    });
+  return { child, stdout: () => out, stderr: () => err, exited, waitForOutput };
 }
 
 /** Run the command to completion (bounded by `ms`). */

@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, type Finished, type Running } from './cli.ts';
+import { ROOT, watch, type Finished, type Running } from './cli.ts';
 import { tmpDir } from './tmp.ts';
 
 export interface RunOptions {
@@ -46,32 +46,7 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
  * with stdout and stderr captured.
  */
 export function start(cmd: string, args: readonly string[], options: RunOptions & { cwd: string }): Running {
-  const child = spawn(cmd, args, { cwd: options.cwd, env: env(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (err += c));
-  const exited = new Promise<Finished>((resolve) => {
-    child.on('error', (e) => resolve({ code: -1, signal: null, stdout: out, stderr: `${err}${e.message}` }));
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err }));
-  });
-  const waitForOutput = (text: string, ms = 30_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${text}" within ${ms} ms; stdout: ${out}; stderr: ${err}`)), ms);
-      const check = () => {
-        if (!out.includes(text)) return;
-        clearTimeout(timer);
-        child.stdout!.off('data', check);
-        resolve();
-      };
-      child.stdout!.on('data', check);
-      void exited.then((f) => {
-        clearTimeout(timer);
-        if (!out.includes(text)) reject(new Error(`exited ${f.code ?? f.signal} before "${text}"; stdout: ${f.stdout}; stderr: ${f.stderr}`));
-      });
-      check();
-    });
-  return { child, stdout: () => out, stderr: () => err, exited, waitForOutput };
+  return watch(spawn(cmd, args, { cwd: options.cwd, env: env(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true }), 30_000);
 }
 
 /** Signal `running`'s whole process group; never throws (it may be gone). */
