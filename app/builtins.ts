@@ -1,28 +1,18 @@
 /**
  * What a process of this package is put together from: the built-in plugins, the affinity
  * lookup the admin API serves, and the worker program that loads the same built-ins.
- * Public as `protobalance/builtins`, for programs that build a balancer themselves:
- * `createBalancer(config, { builtins: builtinPlugins() })`.
+ * Public as `protobalance/builtins` (declared in builtins-types.ts), for programs that
+ * build a balancer themselves: `createBalancer(config, { builtins: builtinPlugins() })`.
  */
 import { fileURLToPath } from 'node:url';
 import { BUNDLED } from '../core/paths.ts';
-import type { AffinityLookup } from '../core/admin/server.ts';
-import type { PluginEntry } from '../core/types.ts';
-import { affinityLookup as lookup, builtinPlugins } from '../plugins/builtin.ts';
+import * as builtin from '../plugins/builtin.ts';
+import type * as Api from './builtins-types.ts';
 
-export { builtinPlugins };
-export const affinityLookup: AffinityLookup = lookup;
+export type { AffinityLookup, Assembly } from './builtins-types.ts';
 
-/** The worker program of a process group; it loads the built-ins itself. */
-export const workerEntry: string = fileURLToPath(new URL(BUNDLED ? './worker.mjs' : './worker-entry.js', import.meta.url));
+export const builtinPlugins: typeof Api.builtinPlugins = builtin.builtinPlugins;
+export const affinityLookup: typeof Api.affinityLookup = builtin.affinityLookup;
+export const workerEntry: typeof Api.workerEntry = fileURLToPath(new URL(BUNDLED ? './worker.mjs' : './worker-entry.js', import.meta.url));
 
-/** Everything a process group of this package needs beside its config and logger. */
-export interface Assembly {
-  builtins: readonly PluginEntry[];
-  affinity: AffinityLookup;
-  workerEntry: string;
-}
-
-export function assembly(): Assembly {
-  return { builtins: builtinPlugins(), affinity: affinityLookup, workerEntry };
-}
+export const assembly: typeof Api.assembly = () => ({ builtins: builtinPlugins(), affinity: affinityLookup, workerEntry });
