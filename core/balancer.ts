@@ -132,7 +132,7 @@ export class Balancer {
   /** Build the first generation and open every listener. */
   async start(): Promise<ListeningAddress[]> {
     if (this.gen) throw pbError(ErrorCodes.NOT_RUNNING, 'the balancer is already started');
-    this.savedStates = loadNodeStates(this.config.stateDir);
+    this.savedStates = loadNodeStates(this.config.stateDir, this.logger, { setAside: this.persistStates });
     this.served.start();
     this.gen = await this.build(this.config);
     try {

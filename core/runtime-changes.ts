@@ -9,10 +9,13 @@
  * is pointed elsewhere, the added node appears in the file, the removed node is edited or
  * taken out — the file wins and the change is dropped (and logged). Node states are kept
  * apart (core/node-states.ts): the file has no state field.
+ *
+ * A state file that cannot be read is set aside and the config file serves as written; an
+ * entry of the wrong shape is left out. Both are logged (core/json-file.ts).
  */
-import path from 'node:path';
 import { resolveNodeConfig } from './config-validate.ts';
-import { readJsonFile, writeJsonFile } from './json-file.ts';
+import { preview, readStateFile, StateShapeError, writeStateFile, type ReadOptions, type StateFileKind, type StateLog } from './json-file.ts';
+import { isNodeKey } from './node-states.ts';
 import type { NodeConfig, ResolvedCluster, ResolvedConfig, ResolvedNode } from './types.ts';
 
 const FILE = 'runtime-changes.json';
@@ -145,29 +148,67 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isFactor = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
 const isName = (v: unknown): v is string => typeof v === 'string' && v !== '';
 
-/** The shape each kind of entry must have; the file is ours, but may be hand-edited or torn. */
-const ENTRY: { [K in keyof RuntimeChanges]: (v: Record<string, unknown>) => boolean } = {
-  factors: (v) => isFactor(v.factor) && isFactor(v.file),
-  routes: (v) => isName(v.cluster) && isName(v.file),
-  added: (v) => isName(v.cluster) && isRecord(v.node),
-  removed: (v) => typeof v.file === 'string',
+/** JSON no deeper than `levels` (a node body is a few levels; deeper would not save back). */
+function shallow(v: unknown, levels: number): boolean {
+  if (typeof v !== 'object' || v === null) return true;
+  return levels > 0 && Object.values(v).every((x) => shallow(x, levels - 1));
+}
+
+/**
+ * Each kind of entry, checked and copied (known fields only), or why it is left out. The
+ * file is ours, but may be hand-edited, torn by a disk, or from another version.
+ */
+const ENTRY: { [K in keyof RuntimeChanges]: (key: string, v: Record<string, unknown>) => RuntimeChanges[K][string] | string } = {
+  factors: (_key, v) => (isFactor(v.factor) && isFactor(v.file) ? { factor: v.factor, file: v.file } : 'factor and file must be numbers above 0'),
+  routes: (_key, v) => (isName(v.cluster) && isName(v.file) ? { cluster: v.cluster, file: v.file } : 'cluster and file must be names'),
+  added: (key, v) => {
+    const [cluster, id] = splitKey(key);
+    if (v.cluster !== cluster || !isRecord(v.node) || v.node.id !== id) return `cluster must be ${JSON.stringify(cluster)} and node an object with id ${JSON.stringify(id)}`;
+    return shallow(v.node, 8) ? { cluster, node: v.node as unknown as NodeConfig } : 'node nested too deep';
+  },
+  removed: (_key, v) => (typeof v.file === 'string' ? { file: v.file } : 'file must be a text'),
 };
 
-/** The saved changes; entries of the wrong shape are left out (they would serve nonsense). */
-export function loadRuntimeChanges(stateDir: string): RuntimeChanges {
-  const raw = readJsonFile(path.join(stateDir, FILE));
-  const out = noChanges();
-  if (!isRecord(raw)) return out;
-  for (const k of ['factors', 'routes', 'added', 'removed'] as const) {
-    const part = raw[k];
-    if (!isRecord(part)) continue;
-    for (const [key, entry] of Object.entries(part)) {
-      if ((k === 'routes' || key.includes('/')) && isRecord(entry) && ENTRY[k](entry)) (out[k] as Record<string, unknown>)[key] = entry;
+export const RUNTIME_CHANGES_FILE: StateFileKind<RuntimeChanges> = {
+  name: FILE,
+  lost: 'the runtime changes it held are lost: load factors, added and removed nodes and routes are as the config file says',
+  dropped: 'the config file decides those',
+  empty: noChanges,
+  fromJson(raw, drop) {
+    if (!isRecord(raw)) throw new StateShapeError(`expected an object of factors, routes, added, removed; found ${preview(raw, 30)}`);
+    const out = noChanges();
+    for (const [k, part] of Object.entries(raw)) {
+      if (!Object.hasOwn(out, k)) {
+        drop(k, 'not a part of this file');
+        continue;
+      }
+      const kind = k as keyof RuntimeChanges;
+      if (!isRecord(part)) {
+        drop(k, `expected an object, found ${preview(part, 30)}`);
+        continue;
+      }
+      for (const [key, entry] of Object.entries(part)) {
+        const name = `${kind} ${key}`;
+        if (key === '__proto__') drop(name, 'a reserved name');
+        else if (kind === 'routes' ? key === '' : !isNodeKey(key)) drop(name, kind === 'routes' ? 'an empty listener name' : 'not a "cluster/id" key');
+        else if (!isRecord(entry)) drop(name, `expected an object, found ${preview(entry, 30)}`);
+        else {
+          const checked = ENTRY[kind](key, entry);
+          if (typeof checked === 'string') drop(name, checked);
+          else (out[kind] as Record<string, unknown>)[key] = checked;
+        }
+      }
     }
-  }
-  return out;
+    return out;
+  },
+  toJson: (changes) => changes,
+};
+
+/** The saved changes; entries of the wrong shape are left out (they would serve nonsense), a bad file set aside. */
+export function loadRuntimeChanges(stateDir: string, log?: StateLog, options?: ReadOptions): RuntimeChanges {
+  return readStateFile(stateDir, RUNTIME_CHANGES_FILE, log, options);
 }
 
 export function saveRuntimeChanges(stateDir: string, changes: RuntimeChanges): void {
-  writeJsonFile(path.join(stateDir, FILE), changes);
+  writeStateFile(stateDir, RUNTIME_CHANGES_FILE, changes);
 }

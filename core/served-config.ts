@@ -44,7 +44,7 @@ export class ServedConfig {
 
   /** At start: the saved changes (unless given) on the file's config. */
   start(): void {
-    if (!this.given && this.o.persist) this.changes = loadRuntimeChanges(this.file.stateDir);
+    if (!this.given && this.o.persist) this.changes = loadRuntimeChanges(this.file.stateDir, this.o.logger);
     this.commit(this.file, this.prepare(this.file, this.changes, false));
   }
 

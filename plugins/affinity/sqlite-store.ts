@@ -21,15 +21,14 @@
  * `busyTimeout`), the writes stay queued and are retried at the next flush; past
  * `maxPending` queued writes they are dropped (memory still answers), and `onError`
  * says so. Timestamps are epoch milliseconds (wall clock), as they must survive restarts.
+ *
+ * A damaged file (at open, or when SQLite reports damage later) is set aside as
+ * `affinity.db.corrupt-<time>` and a new one made (sqlite-open.ts); `onError` says what was
+ * lost, and the bindings held in memory are written to the new file. Processes sharing the
+ * file move to the new one at their next flush.
  */
-import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
-
-/** Loaded on first use: a balancer without affinity never loads the native module. */
-let openDatabase: typeof Database | undefined;
-const require = createRequire(import.meta.url);
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
+import { currentInode, isCorruption, openAffinityDatabase, reopenAfterCorruption, type OpenDatabase, type Statements } from './sqlite-open.ts';
 import type { AffinityLimits, AffinityStore } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -45,7 +44,7 @@ export interface SqliteStoreOptions {
   maxPending?: number;
   /** The clock, epoch ms (tests move it). */
   now?: () => number;
-  /** Told about failures; the store keeps working from memory. */
+  /** Told about failures (and a damaged file set aside); the store keeps working from memory. */
   onError?: (err: unknown, what: string) => void;
   /** Told when writing works again after a failure. */
   onRecover?: () => void;
@@ -63,60 +62,19 @@ interface ClusterState {
   map: Map<string, Binding>;
 }
 
+/** Most damaged files one store sets aside; past it, damage is reported like any write failure. */
+const MAX_REPLACEMENTS = 3;
+
 /** A queued write: the binding to store, or null to delete the row. */
 type Pending = Map<string, Map<string, Binding | null>>;
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS affinity (
-  cluster TEXT NOT NULL,
-  client  TEXT NOT NULL,
-  node    TEXT NOT NULL,
-  seen    INTEGER NOT NULL,
-  PRIMARY KEY (cluster, client)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS affinity_seen ON affinity (cluster, seen);
-CREATE TABLE IF NOT EXISTS affinity_count (
-  cluster TEXT PRIMARY KEY,
-  rows    INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS affinity_inserted AFTER INSERT ON affinity BEGIN
-  INSERT INTO affinity_count (cluster, rows) VALUES (new.cluster, 1)
-    ON CONFLICT (cluster) DO UPDATE SET rows = rows + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS affinity_deleted AFTER DELETE ON affinity BEGIN
-  UPDATE affinity_count SET rows = rows - 1 WHERE cluster = old.cluster;
-END;
-`;
-
-function prepareStatements(db: Database.Database) {
-  type Row = { cluster: string; client: string; node: string; seen: number };
-  return {
-    upsert: db.prepare<Row>(
-      `INSERT INTO affinity (cluster, client, node, seen) VALUES (@cluster, @client, @node, @seen)
-       ON CONFLICT (cluster, client) DO UPDATE SET node = excluded.node, seen = excluded.seen`,
-    ),
-    remove: db.prepare<[string, string]>('DELETE FROM affinity WHERE cluster = ? AND client = ?'),
-    prune: db.prepare<[string, number]>('DELETE FROM affinity WHERE cluster = ? AND seen < ?'),
-    count: db.prepare<[string], { rows: number }>('SELECT rows FROM affinity_count WHERE cluster = ?'),
-    trim: db.prepare<{ cluster: string; excess: number }>(
-      `DELETE FROM affinity WHERE cluster = @cluster AND client IN (
-         SELECT client FROM affinity WHERE cluster = @cluster ORDER BY seen, client LIMIT @excess)`,
-    ),
-    one: db.prepare<[string, string], { node: string; seen: number }>('SELECT node, seen FROM affinity WHERE cluster = ? AND client = ?'),
-    load: db.prepare<{ cluster: string; since: number; limit: number }, Omit<Row, 'cluster'>>(
-      `SELECT client, node, seen FROM affinity WHERE cluster = @cluster AND seen >= @since
-       ORDER BY seen DESC, client DESC LIMIT @limit`,
-    ),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
-
 export class SqliteAffinityStore implements AffinityStore {
   readonly file: string;
-  private readonly db: Database.Database;
+  private db: Database.Database;
+  /** The file's inode: a damaged file is set aside (and this store moves to the new one). */
+  private ino: number;
+  /** Damaged files set aside by this store. */
+  private replaced = 0;
   private readonly clusters = new Map<string, ClusterState>();
   private pending: Pending = new Map();
   private pendingCount = 0;
@@ -131,8 +89,8 @@ export class SqliteAffinityStore implements AffinityStore {
   private failing = false;
   private shared = false;
   private closed = false;
-  private readonly sql: Statements;
-  private readonly writeBatch: (batch: Pending) => void;
+  private sql: Statements;
+  private writeBatch: (batch: Pending) => void;
 
   constructor(options: SqliteStoreOptions) {
     this.file = options.file;
@@ -142,35 +100,11 @@ export class SqliteAffinityStore implements AffinityStore {
     this.now = options.now ?? Date.now;
     this.onError = options.onError ?? (() => {});
     this.onRecover = options.onRecover ?? (() => {});
-    if (this.file !== ':memory:') mkdirSync(path.dirname(this.file), { recursive: true });
-    openDatabase ??= require('better-sqlite3') as typeof Database;
-    this.db = new openDatabase(this.file, { timeout: this.busyTimeout });
-    try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      if (version !== 0 && version !== SCHEMA_VERSION) {
-        throw new Error(`${this.file} has schema version ${version}; this version of Proto Balance knows ${SCHEMA_VERSION}`);
-      }
-      this.db.transaction(() => {
-        this.db.exec(SCHEMA);
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }).immediate();
-      this.sql = prepareStatements(this.db);
-    } catch (err) {
-      this.db.close();
-      throw err;
-    }
-    this.writeBatch = this.db.transaction((batch: Pending) => {
-      for (const [cluster, writes] of batch) {
-        for (const [client, binding] of writes) {
-          if (binding) this.sql.upsert.run({ cluster, client, node: binding.node, seen: binding.seen });
-          else this.sql.remove.run(cluster, client);
-        }
-        const state = this.clusters.get(cluster);
-        if (state) this.trim(cluster, state.limits.maxEntries);
-      }
-    });
+    const opened = openAffinityDatabase(this.file, this.busyTimeout, this.onError);
+    this.db = opened.db;
+    this.sql = opened.sql;
+    this.ino = opened.ino;
+    this.writeBatch = this.batchWriter();
     const pruneInterval = options.pruneInterval ?? 60_000;
     this.pruneTimer = setInterval(() => this.prune(), pruneInterval);
     this.pruneTimer.unref();
@@ -198,7 +132,8 @@ export class SqliteAffinityStore implements AffinityStore {
         map.set(row.client, { node: row.node, seen: row.seen });
       }
     } catch (err) {
-      this.onError(err, `loading the bindings of cluster ${cluster}`);
+      // A damaged file: a new one, which holds none of this cluster's bindings yet.
+      if (!this.replaceDamaged(err)) this.onError(err, `loading the bindings of cluster ${cluster}`);
     }
     this.clusters.set(cluster, { limits: { ...limits }, map });
   }
@@ -258,7 +193,7 @@ export class SqliteAffinityStore implements AffinityStore {
       this.evictOver(cluster, state);
       return binding;
     } catch (err) {
-      this.onError(err, 'reading a binding');
+      if (!this.replaceDamaged(err)) this.onError(err, 'reading a binding');
       return state.map.get(client);
     }
   }
@@ -285,9 +220,17 @@ export class SqliteAffinityStore implements AffinityStore {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.pendingCount === 0 || this.closed) return;
+    // Another process of the group set a damaged file aside: write to the new one.
+    if (this.shared && this.ino !== 0 && currentInode(this.file) !== this.ino) {
+      this.reopen(() => openAffinityDatabase(this.file, this.busyTimeout, this.onError));
+    }
     try {
       this.writeBatch(this.pending);
     } catch (err) {
+      if (this.replaceDamaged(err)) {
+        this.schedule();
+        return;
+      }
       this.failing = true;
       if (this.pendingCount > this.pendingLimit()) {
         this.onError(err, `writing ${this.pendingCount} queued changes; dropped them (memory still answers)`);
@@ -323,7 +266,7 @@ export class SqliteAffinityStore implements AffinityStore {
         for (const [cluster, state] of this.clusters) this.sql.prune.run(cluster, now - state.limits.ttl);
       })();
     } catch (err) {
-      this.onError(err, 'pruning expired bindings');
+      if (!this.replaceDamaged(err)) this.onError(err, 'pruning expired bindings');
     }
   }
 
@@ -366,6 +309,57 @@ export class SqliteAffinityStore implements AffinityStore {
       // Exiting anyway.
     }
   };
+
+  private batchWriter(): (batch: Pending) => void {
+    return this.db.transaction((batch: Pending) => {
+      for (const [cluster, writes] of batch) {
+        for (const [client, binding] of writes) {
+          if (binding) this.sql.upsert.run({ cluster, client, node: binding.node, seen: binding.seen });
+          else this.sql.remove.run(cluster, client);
+        }
+        const state = this.clusters.get(cluster);
+        if (state) this.trim(cluster, state.limits.maxEntries);
+      }
+    });
+  }
+
+  /**
+   * SQLite found the open file damaged: it is set aside (sqlite-open.ts), and the store
+   * moves to a new one. False when `err` is no damage (the caller reports it).
+   */
+  private replaceDamaged(err: unknown): boolean {
+    // A disk that keeps damaging new files would fill the folder: a few times, then report.
+    if (!isCorruption(err) || this.ino === 0 || this.replaced >= MAX_REPLACEMENTS) return false;
+    this.replaced++;
+    const ino = this.ino;
+    this.reopen(() => reopenAfterCorruption(this.file, this.busyTimeout, ino, err, this.onError));
+    return true;
+  }
+
+  /**
+   * Use what `open` gives, then close the old database (once the file is renamed, so that
+   * closing leaves the new one alone); every binding in memory is queued for the new one.
+   */
+  private reopen(open: () => OpenDatabase): void {
+    const old = this.db;
+    let opened: OpenDatabase;
+    try {
+      opened = open();
+    } catch (err) {
+      this.onError(err, 'making a new affinity database; bindings are kept in memory only');
+      opened = openAffinityDatabase(':memory:', this.busyTimeout, this.onError);
+    }
+    try {
+      old.close();
+    } catch {
+      // Closing a damaged file may fail; the new one is what matters.
+    }
+    ({ db: this.db, sql: this.sql, ino: this.ino } = opened);
+    this.writeBatch = this.batchWriter();
+    for (const [cluster, state] of this.clusters) {
+      for (const [client, binding] of state.map) this.queue(cluster, client, binding);
+    }
+  }
 
   private queue(cluster: string, client: string, binding: Binding | null): void {
     let writes = this.pending.get(cluster);
