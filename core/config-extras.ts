@@ -1,7 +1,7 @@
 /** Validation of the optional nested blocks: node load probes, health checks, sandbox limits, admin. */
-import { parseHostPort } from './address.ts';
+import { isHost, parseHostPort } from './address.ts';
 import { DEFAULTS } from './config-defaults.ts';
-import { checkKeys, duration, isObject, optionalString, type Problems } from './config-fields.ts';
+import { checkKeys, duration, isObject, optionalString, TIMER_MAX_MS, type Problems } from './config-fields.ts';
 import type { ResolvedConfig, ResolvedHealthCheck, ResolvedProbe } from './types.ts';
 
 export function probeOf(p: Problems, f: string, raw: unknown): ResolvedProbe | undefined {
@@ -21,12 +21,12 @@ export function probeOf(p: Problems, f: string, raw: unknown): ResolvedProbe | u
     target = raw.url;
   } else {
     const hp = typeof raw.tcp === 'string' ? parseHostPort(raw.tcp) : undefined;
-    if (!hp || hp.port === undefined) return void p.add(`${f}.tcp`, '"host:port"', raw.tcp);
+    if (!hp || hp.port === undefined || !isHost(hp.host)) return void p.add(`${f}.tcp`, '"host:port"', raw.tcp);
     kind = 'tcp';
     target = raw.tcp as string;
   }
-  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.probeInterval);
-  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.probeTimeout), interval);
+  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.probeInterval, TIMER_MAX_MS);
+  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.probeTimeout, TIMER_MAX_MS), interval);
   if (interval < 100) p.add(`${f}.interval`, 'at least "100ms"', raw.interval);
   const metric = optionalString(p, `${f}.metric`, raw.metric) ?? DEFAULTS.probeMetric;
   return { kind, target, interval, timeout, metric };
@@ -38,9 +38,9 @@ export function healthCheckOf(p: Problems, f: string, raw: unknown): ResolvedHea
     return undefined;
   }
   checkKeys(p, f, raw, ['interval', 'timeout', 'send', 'expect', 'rise', 'fall']);
-  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.healthCheckInterval);
+  const interval = duration(p, `${f}.interval`, raw.interval, DEFAULTS.healthCheckInterval, TIMER_MAX_MS);
   if (interval < 100) p.add(`${f}.interval`, 'at least "100ms"', raw.interval);
-  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.healthCheckTimeout), interval);
+  const timeout = Math.min(duration(p, `${f}.timeout`, raw.timeout, DEFAULTS.healthCheckTimeout, TIMER_MAX_MS), interval);
   if (timeout < 1 && raw.timeout !== undefined) p.add(`${f}.timeout`, 'at least "1ms"', raw.timeout);
   const count = (key: 'rise' | 'fall', fallback: number): number => {
     const value = raw[key];
@@ -61,6 +61,9 @@ export function healthCheckOf(p: Problems, f: string, raw: unknown): ResolvedHea
   };
 }
 
+/** The largest `sandbox.memoryLimit`, in MiB: one algorithm's isolate never needs more. */
+export const MAX_MEMORY_MIB = 4096;
+
 export function sandboxOf(p: Problems, raw: unknown): ResolvedConfig['sandbox'] {
   const out = {
     cpuTimeout: DEFAULTS.sandboxCpuTimeout,
@@ -76,7 +79,9 @@ export function sandboxOf(p: Problems, raw: unknown): ResolvedConfig['sandbox'] 
   out.cpuTimeout = duration(p, 'sandbox.cpuTimeout', raw.cpuTimeout, out.cpuTimeout);
   if (out.cpuTimeout < 1) p.add('sandbox.cpuTimeout', 'at least "1ms"', raw.cpuTimeout);
   if (raw.memoryLimit !== undefined) {
+    // isolated-vm takes any number; a huge one (or Infinity) means no limit at all.
     if (typeof raw.memoryLimit !== 'number' || !(raw.memoryLimit >= 8)) p.add('sandbox.memoryLimit', 'a number of MiB, at least 8', raw.memoryLimit);
+    else if (!(raw.memoryLimit <= MAX_MEMORY_MIB)) p.add('sandbox.memoryLimit', `a number of MiB, at most ${MAX_MEMORY_MIB}`, raw.memoryLimit);
     else out.memoryLimit = raw.memoryLimit;
   }
   if (raw.maxFailures !== undefined) {

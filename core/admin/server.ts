@@ -2,9 +2,13 @@
  * The admin API: HTTP and JSON on `admin.host:admin.port` (127.0.0.1:9100 by default),
  * served by the primary process. Every answer carries `x-protobalance: <version>` (the CLI
  * refuses a server without it). Every request needs `Authorization: Bearer <token>`
- * (core/admin/token.ts); a wrong or missing one gets 401 and changes nothing. Bad input
- * gets 400 naming the field, an unknown node or cluster 404. A change answers once every
- * process of the group has it.
+ * (core/admin/token.ts; the scheme in any case); a wrong or missing one gets 401 and changes
+ * nothing. Bad input of any kind gets a 4xx naming the path, the body or the field
+ * (core/admin/request.ts, within the bounds of core/admin/bounds.ts): 400, 404 for no such
+ * endpoint or an unknown node, cluster or listener, 405 with `Allow` for a method the path
+ * does not take, 413 for a body over 64 KiB, 414 for a path over 2048 characters, 431 for
+ * headers over Node's 16 KiB. 500 is only for our own failures, and is logged with its
+ * stack. A change answers once every process of the group has it.
  *
  *   GET    /api/status                          version, uptime, generation, listeners, nodes (summed)
  *   PUT    /api/nodes/<cluster>/<node>/state    { "state": "green" | "yellow" | "red" }
@@ -31,14 +35,16 @@ import type { ReloadOutcome } from '../watch.ts';
 import type { ProcessGroup } from '../workers/group.ts';
 import { MARK_HEADER } from './address.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
-import { tokenMatches } from './token.ts';
+import { Refusal } from './bounds.ts';
+import { answerClientError, bodyBytes } from './http-io.ts';
+import { BODY_ROUTES, readBody, readHead, type AdminRequest } from './request.ts';
 import { metricsText } from './metrics.ts';
 import { addNode, ChangeError, removeNode, setLoadFactor, setRoute, type ChangeBase } from '../runtime-ops.ts';
 import { noChanges, type RuntimeChanges } from '../runtime-changes.ts';
 
 const http = lazyBuiltin<typeof import('node:http')>('node:http');
-const MAX_BODY = 64 * 1024;
-const STATES: readonly NodeState[] = ['green', 'yellow', 'red'];
+/** Longest error text in an answer or a log line. */
+const MAX_ERROR = 500;
 
 /** Client affinity as the admin API reads and forgets it (the affinity plugin's lookup). */
 export interface AffinityLookup {
@@ -58,47 +64,42 @@ export interface AdminOptions {
   reload(reason: string): Promise<ReloadOutcome>;
 }
 
-/** An answer: status and JSON body (or text, with its content type). */
+/** An answer: status and JSON body (or text, with its content type), and any more headers. */
 class Reply {
   constructor(
     readonly status: number,
     readonly body: unknown,
     readonly contentType?: string,
+    readonly headers: Record<string, string> = {},
   ) {}
 }
 
 const HTTP_OF: Record<ChangeError['kind'], number> = { invalid: 400, unknown: 404, conflict: 409 };
 
-const fail = (status: number, error: string) => new Reply(status, { error });
+const cut = (text: string) => (text.length > MAX_ERROR ? `${text.slice(0, MAX_ERROR)}…` : text);
+const fail = (status: number, error: string, headers?: Record<string, string>) => new Reply(status, { error: cut(error) }, undefined, headers);
 
-function readBody(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) reject(fail(413, `body: larger than ${MAX_BODY} bytes`));
-      else chunks.push(c);
-    });
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8').trim();
-      if (text === '') return resolve({});
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(fail(400, 'body: not JSON'));
-      }
-    });
-    req.on('error', reject);
-  });
-}
+const PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
+  'x-frame-options': 'DENY',
+};
 
 export class AdminServer {
   private readonly server: Server;
   private readonly started = Date.now();
 
   constructor(private readonly o: AdminOptions) {
-    this.server = http().createServer((req, res) => void this.handle(req, res));
+    this.server = http().createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.lastResort(req, res, err));
+    });
+    // What Node's HTTP parser refuses (a header section over 16 KiB, a bad request line)
+    // never reaches `handle`: answer it here, in JSON and with the mark, as everything else.
+    this.server.on('clientError', (err: Error & { code?: string }, socket) => {
+      const answer = answerClientError(err, socket);
+      const from = (socket as { remoteAddress?: string }).remoteAddress;
+      if (answer) this.o.logger.warn({ status: answer.status, from, error: answer.error }, 'admin API request');
+    });
   }
 
   /** Listen; resolves with the address, rejects with the system error (EADDRINUSE…). */
@@ -118,75 +119,85 @@ export class AdminServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /**
+   * One request: read it (core/admin/request.ts refuses bad input with a 4xx naming the
+   * problem), act, answer. Only an error of our own (a process that does not answer, a
+   * bug) is a 500, and it is logged with its stack.
+   */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader(MARK_HEADER, VERSION);
-    // The page holds no data and a browser cannot send a bearer token on navigation: it is
-    // the one thing served without one. Everything it shows comes from /api with the token.
-    const page = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && (page === '/' || page === '/dashboard')) {
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
-        'x-frame-options': 'DENY',
-      });
-      res.end(DASHBOARD_HTML);
-      return;
-    }
     let reply: Reply;
     try {
-      const auth = req.headers.authorization;
-      const presented = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-      if (!tokenMatches(presented, this.o.token)) reply = fail(401, 'a valid "Authorization: Bearer <token>" header is required');
-      else reply = await this.route(req);
+      const { route, params } = readHead({ method: req.method, url: req.url, authorization: req.headers.authorization }, this.o.token);
+      const body = BODY_ROUTES.has(route) ? readBody(route, await bodyBytes(req)) : {};
+      reply = await this.act({ route, params, body });
     } catch (err) {
-      reply = err instanceof Reply ? err : fail(500, describeError(err));
+      reply = this.refusal(err, req);
     }
     // Operators want a trail of who changed what; reads are too many to log, refusals are not.
     if (req.method !== 'GET' || reply.status >= 400) {
       const level = reply.status >= 500 ? 'error' : reply.status >= 400 ? 'warn' : 'info';
       const error = reply.status >= 400 ? (reply.body as { error?: unknown }).error : undefined;
-      this.o.logger[level]({ method: req.method, path: req.url, status: reply.status, from: req.socket.remoteAddress, error }, 'admin API request');
+      const path = req.url && req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url;
+      this.o.logger[level]({ method: req.method, path, status: reply.status, from: req.socket.remoteAddress, error }, 'admin API request');
     }
+    // The rest of a body too large is not read: the connection ends with the answer.
+    const close = reply.status === 413 ? { connection: 'close' } : {};
     if (reply.contentType) {
-      res.writeHead(reply.status, { 'content-type': reply.contentType, 'cache-control': 'no-store' });
+      res.writeHead(reply.status, { 'content-type': reply.contentType, 'cache-control': 'no-store', ...reply.headers, ...close });
       res.end(String(reply.body));
       return;
     }
-    res.writeHead(reply.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.writeHead(reply.status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...reply.headers, ...close });
     res.end(`${JSON.stringify(reply.body)}\n`);
   }
 
-  private async route(req: IncomingMessage): Promise<Reply> {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    const method = req.method ?? 'GET';
-    if (parts.length === 1 && parts[0] === 'metrics' && method === 'GET') return this.metrics();
-    if (parts[0] !== 'api') return fail(404, `no such endpoint: ${url.pathname}`);
-    const [, what, a, b, c] = parts;
-    const n = parts.length;
-    if (what === 'status' && n === 2 && method === 'GET') return new Reply(200, await this.status());
-    if (what === 'changes' && n === 2 && method === 'GET') return new Reply(200, this.o.group.balancer.runtimeChanges());
-    if (what === 'changes' && n === 2 && method === 'DELETE') return this.change(() => noChanges(), () => ({ changes: noChanges() }));
-    if (what === 'reload' && n === 2 && method === 'POST') return this.reload();
-    if (what === 'nodes' && c === 'state' && n === 5 && method === 'PUT') return this.setState(a!, b!, await readBody(req));
-    if (what === 'nodes' && c === 'factor' && n === 5 && method === 'PUT') {
-      const body = await readBody(req);
-      return this.change((base) => setLoadFactor(base, `${a}/${b}`, (body as { factor?: unknown }).factor), () => ({ node: `${a}/${b}`, factor: (body as { factor: number }).factor }));
+  /** A refusal's answer: a Refusal or ChangeError as it says; anything else is ours, a 500. */
+  private refusal(err: unknown, req: IncomingMessage): Reply {
+    if (err instanceof Refusal) return fail(err.status, err.message, err.headers);
+    if (err instanceof ChangeError) return fail(HTTP_OF[err.kind], err.message);
+    this.o.logger.error({ method: req.method, err: err instanceof Error ? err.stack : describeError(err) }, 'admin API internal error');
+    return fail(500, `internal error: ${describeError(err)}`);
+  }
+
+  /** When answering itself failed: log it, and answer 500 if nothing was sent yet. */
+  private lastResort(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    this.o.logger.error({ method: req.method, err: err instanceof Error ? err.stack : describeError(err) }, 'admin API internal error');
+    if (res.headersSent) return void res.destroy();
+    res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store', connection: 'close' });
+    res.end(`${JSON.stringify({ error: cut(`internal error: ${describeError(err)}`) })}\n`);
+  }
+
+  private async act({ route, params, body }: AdminRequest): Promise<Reply> {
+    const { cluster = '', node = '', listener = '', client = '' } = params;
+    const key = `${cluster}/${node}`;
+    switch (route) {
+      case 'page':
+        return new Reply(200, DASHBOARD_HTML, 'text/html; charset=utf-8', PAGE_HEADERS);
+      case 'metrics':
+        return this.metrics();
+      case 'status':
+        return new Reply(200, await this.status());
+      case 'changes':
+        return new Reply(200, this.o.group.balancer.runtimeChanges());
+      case 'dropChanges':
+        return this.change(() => noChanges(), () => ({ changes: noChanges() }));
+      case 'reload':
+        return this.reload();
+      case 'setState':
+        return this.setState(cluster, node, body.state as NodeState);
+      case 'setFactor':
+        return this.change((base) => setLoadFactor(base, key, body.factor), () => ({ node: key, factor: body.factor }));
+      case 'removeNode':
+        return this.change((base) => removeNode(base, key), () => ({ node: key, removed: true }));
+      case 'addNode':
+        return this.change((base) => addNode(base, cluster, body), () => ({ node: `${cluster}/${String(body.id)}`, added: true }), 201);
+      case 'setRoute':
+        return this.change((base) => setRoute(base, listener, body.cluster), () => ({ listener, cluster: body.cluster }));
+      case 'affinity':
+      case 'forgetAffinity':
+        return this.affinity(route === 'affinity' ? 'GET' : 'DELETE', cluster, client);
     }
-    if (what === 'nodes' && n === 4 && method === 'DELETE') {
-      return this.change((base) => removeNode(base, `${a}/${b}`), () => ({ node: `${a}/${b}`, removed: true }));
-    }
-    if (what === 'clusters' && b === 'nodes' && n === 4 && method === 'POST') {
-      const body = await readBody(req);
-      return this.change((base) => addNode(base, a!, body), () => ({ node: `${a}/${(body as { id: string }).id}`, added: true }), 201);
-    }
-    if (what === 'listeners' && b === 'cluster' && n === 4 && method === 'PUT') {
-      const body = await readBody(req);
-      return this.change((base) => setRoute(base, a!, (body as { cluster?: unknown }).cluster), () => ({ listener: a, cluster: (body as { cluster: string }).cluster }));
-    }
-    if (what === 'affinity' && n === 4 && (method === 'GET' || method === 'DELETE')) return this.affinity(method, a!, b!);
-    return fail(404, `no such endpoint: ${method} ${url.pathname}`);
   }
 
   /** A runtime change in every process; its ChangeError becomes 400, 404 or 409. */
@@ -238,15 +249,11 @@ export class AdminServer {
     return outcome.ok ? new Reply(200, outcome) : new Reply(400, { error: outcome.error, generation: outcome.generation });
   }
 
-  private async setState(cluster: string, id: string, body: unknown): Promise<Reply> {
-    const state = (body as { state?: unknown }).state;
-    if (typeof state !== 'string' || !STATES.includes(state as NodeState)) {
-      return fail(400, `state: expected one of ${STATES.join(', ')}, got ${JSON.stringify(state)}`);
-    }
+  private async setState(cluster: string, id: string, state: NodeState): Promise<Reply> {
     const g = this.o.group;
     if (!g.balancer.clusters().some((c) => c.name === cluster)) return fail(404, `no cluster ${cluster}`);
     if (!g.balancer.node(`${cluster}/${id}`)) return fail(404, `no node ${id} in cluster ${cluster}`);
-    await g.setNodeState(`${cluster}/${id}`, state as NodeState);
+    await g.setNodeState(`${cluster}/${id}`, state);
     return new Reply(200, { node: `${cluster}/${id}`, state });
   }
 
