@@ -15,6 +15,7 @@ import { Balancer } from './balancer.ts';
 import { ProcessGroup } from './workers/group.ts';
 import { loadConfig } from './config-load.ts';
 import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
+import { describeFdLimit, fdLimit } from './fd-limit.ts';
 import type { ListeningAddress } from './hooks.ts';
 import { whyNotListening } from './listener.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
@@ -109,13 +110,15 @@ async function start(options: { config?: string } & AdminFlags): Promise<void> {
   watcher = watchConfig(group, { logger, watch: config.watch });
   process.on('SIGHUP', () => void watcher?.reload('SIGHUP'));
   const ms = Math.round(process.uptime() * 1000);
+  const fds = fdLimit();
   // Written straight to fd 1: process.stdout would first build its stream (a score of
   // stream modules to compile without the start-up snapshot), delaying the line.
   writeSync(
     1,
     `Proto Balance ${VERSION} accepting connections (${ms} ms after process start, ${BUNDLED ? 'prebuilt bundle' : 'from sources'}; ` +
       `config ${config.source} loaded in ${loadMs} ms):\n` +
-      `${describeListening(config, addresses)}\n`,
+      `${describeListening(config, addresses)}\n` +
+      (fds ? `${describeFdLimit(fds)}\n` : ''),
   );
   try {
     admin = await startAdmin(config, adminAt, group, watcher, logger);

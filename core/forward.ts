@@ -14,6 +14,7 @@
 import { chooseNode } from './choose.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
 import type { ConnectionContext, ConnectionOutcome } from './context.ts';
+import { isLocalShortage } from './datapath/accept-gate.ts';
 import type { DataPath, Endpoint, EndpointListener } from './datapath/index.ts';
 import { describeError } from './errors.ts';
 import type { Generation } from './generation.ts';
@@ -253,9 +254,24 @@ export class Connection implements EndpointListener {
     }
     const node = this.ctx.node;
     if (ep !== this.upstream || !node) return;
+    if (this.phase === 'dialing' && isLocalShortage(err, 'dial')) return this.localShortage(ep, node, err);
     if (this.phase === 'dialing' || this.nothingPassed()) return this.nodeFailed(ep, node, err);
     this.noteReset(`node ${node.key}: ${describeError(err)}`);
     this.client.reset();
+  }
+
+  /**
+   * The balancer itself is short of descriptors, buffers, memory or local ports: the node
+   * is not blamed (no failure counted, it stays available) and no other node is tried
+   * (each would fail alike). The client is turned away; accepting has paused (the data
+   * path told core/datapath/accept-gate.ts, which logs the shortage once a second).
+   */
+  private localShortage(upstream: Endpoint, node: BalancerNode, err: Error): void {
+    upstream.listener = discarded;
+    upstream.destroy();
+    this.upstream = undefined;
+    this.ctx.node = undefined;
+    this.abort('refused', `local shortage, not node ${node.key}'s fault: ${describeError(err)}`, 'debug');
   }
 
   private noteReset(reason: string): void {
@@ -286,7 +302,7 @@ export class Connection implements EndpointListener {
   }
 
   /** Turn the client away before any node served it: counted as the listener's refusal. */
-  private abort(outcome: ConnectionOutcome, reason: string, level: 'info' | 'warn' | 'error'): void {
+  private abort(outcome: ConnectionOutcome, reason: string, level: 'debug' | 'info' | 'warn' | 'error'): void {
     this.outcome = outcome;
     this.reason = reason;
     this.logger[level]({ conn: this.ctx.id, client: this.ctx.client.address, cluster: this.ctx.cluster.name }, reason);

@@ -1,8 +1,10 @@
 /**
  * Listening sockets: one per port of each configured listener (a range opens one per
  * port), opened through the data path. In a worker process the same sockets arrive from
- * the primary as handles and are adopted instead.
+ * the primary as handles and are adopted instead. Every socket in use is gated: when the
+ * process runs short of descriptors, accepting pauses (core/datapath/accept-gate.ts).
  */
+import { acceptGate } from './datapath/accept-gate.ts';
 import type { DataPath, Endpoint, ListenHandle } from './datapath/index.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
 import type { ListeningAddress } from './hooks.ts';
@@ -65,7 +67,7 @@ export class ListenerSet {
   /** Open every listener; on any failure close what was opened and throw PB_ERR_LISTEN. */
   async open(listeners: readonly ResolvedListener[], onConnection: ConnectionHandler): Promise<void> {
     const opened = await this.openEach(listeners.map((l, i) => [l, i]), onConnection);
-    this.bound.push(...opened);
+    this.keep(opened);
   }
 
   /**
@@ -80,7 +82,7 @@ export class ListenerSet {
       listeners.flatMap((l, i) => (have.has(listenerKey(l)) ? [] : [[l, i] as const])),
       onConnection,
     );
-    this.bound.push(...opened);
+    this.keep(opened);
     return {
       opened: opened.length,
       closeRemoved: () => this.closeWhere((b) => !wanted.has(b.key)),
@@ -110,7 +112,14 @@ export class ListenerSet {
   adopt(shared: readonly SharedListen[], onConnection: ConnectionHandler): void {
     for (const { listener, key, handle } of shared) {
       const listen = this.dataPath.adopt(handle, (c) => onConnection(c, listener), this.onError(listener));
-      this.bound.push({ listen, listener, key });
+      this.keep([{ listen, listener, key }]);
+    }
+  }
+
+  private keep(list: readonly Bound[]): void {
+    for (const b of list) {
+      this.bound.push(b);
+      acceptGate.add(b.listen, this.logger);
     }
   }
 
@@ -146,7 +155,10 @@ export class ListenerSet {
 
   private closeWhere(test: (b: Bound) => boolean): number {
     const gone = this.bound.filter(test);
-    for (const b of gone) b.listen.close();
+    for (const b of gone) {
+      acceptGate.delete(b.listen);
+      b.listen.close();
+    }
     this.bound = this.bound.filter((b) => !gone.includes(b));
     return gone.length;
   }
@@ -157,11 +169,10 @@ export class ListenerSet {
 
   /** Stop accepting; open connections are not touched. */
   async close(): Promise<void> {
-    for (const { listen } of this.bound) listen.close();
-    this.bound = [];
+    this.closeWhere(() => true);
   }
 
-  // Accept failures (EMFILE and the like) must not end the process.
+  // Accept failures must not end the process (a shortage of descriptors goes to the gate).
   private onError(listener: string): (err: Error) => void {
     return (err) => this.logger.error({ listener, err: describeError(err) }, 'listener error');
   }

@@ -25,6 +25,10 @@ export interface TcpHandle<E = unknown, L = unknown> {
   bind(address: string, port: number): number;
   bind6(address: string, port: number, flags: number): number;
   listen(backlog: number): number;
+  /** uv_tcp_open: adopt a socket descriptor (the handle is then readable, so it can pause). */
+  open?(fd: number): number;
+  /** The socket's descriptor (-1 once closed). */
+  readonly fd?: number;
   /** Read into this buffer from now on (the data path's own, per direction). */
   useUserBuffer?(buffer: Uint8Array): void;
   /** Our back-pointers, set on the handle object so that callbacks need no closures. */

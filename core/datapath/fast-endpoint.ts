@@ -6,6 +6,7 @@
  */
 import * as bindings from './fast-bindings.ts';
 import { timeoutError, uvError, type AddressOut } from './fast-bindings.ts';
+import { acceptGate } from './accept-gate.ts';
 import type { FastListen } from './fast.ts';
 import type { Endpoint, EndpointListener } from './types.ts';
 
@@ -67,6 +68,8 @@ export class FastEndpoint implements Endpoint {
   private timer: NodeJS.Timeout | undefined;
   private fullReads = 0;
   private ownBuffer: Buffer | undefined;
+  /** A dial that failed before it had a socket: its close frees no descriptor. */
+  noSocket = false;
 
   constructor(handle: TcpHandle, listener: EndpointListener) {
     this.handle = handle;
@@ -184,7 +187,7 @@ export class FastEndpoint implements Endpoint {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.closed) return;
-    if (status < 0) return this.fail(uvError(status, 'connect'));
+    if (status < 0) return this.fail(dialError(status));
     this.handle.setNoDelay(true);
     this.listener.onConnect(this);
   }
@@ -206,8 +209,9 @@ export class FastEndpoint implements Endpoint {
     req.endpoint = this;
     const err = family === 6 ? this.handle.connect6(req, host, port) : this.handle.connect(req, host, port);
     if (err !== 0) {
+      this.noSocket = (this.handle.fd ?? 0) < 0;
       // Reported on the next tick, as a dial's outcome always is.
-      process.nextTick(failLater, this, uvError(err, 'connect'));
+      process.nextTick(failLater, this, dialError(err));
     }
   }
 
@@ -337,11 +341,19 @@ function onConnectDone(this: ConnectReq, status: number): void {
 function onHandleClose(this: TcpHandle): void {
   const ep = this.pbEndpoint;
   this.pbEndpoint = undefined;
+  if (ep?.noSocket === false) acceptGate.released();
   ep?.listener.onClose(ep);
 }
 
 function onDialTimeout(ep: FastEndpoint, ms: number): void {
   ep.dialTimedOut(ms);
+}
+
+/** A failed dial; one for want of descriptors (or buffers, ports) pauses accepting. */
+function dialError(status: number): NodeJS.ErrnoException {
+  const err = uvError(status, 'connect');
+  acceptGate.check(err, 'dial');
+  return err;
 }
 
 function failLater(ep: FastEndpoint, err: Error): void {

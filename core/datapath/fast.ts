@@ -16,7 +16,9 @@
  * `probe()` checks the bindings have the shape this file relies on; when they do not
  * (another Node version), the balancer uses the `net` data path instead.
  */
+import { constants } from 'node:os';
 import { lazyBuiltin } from '../lazy-builtin.ts';
+import { acceptGate } from './accept-gate.ts';
 import { loadBindings, uvError, type Bindings } from './fast-bindings.ts';
 import { addressOut, FastEndpoint, useBindings, type TcpHandle } from './fast-endpoint.ts';
 import type { AcceptHandler, DataPath, ListenHandle } from './types.ts';
@@ -48,6 +50,7 @@ export class FastListen implements ListenHandle {
   port: number;
   readonly handle: TcpHandle;
   private closed = false;
+  private paused = false;
 
   constructor(
     handle: TcpHandle,
@@ -61,6 +64,26 @@ export class FastListen implements ListenHandle {
     this.port = addressOut.port ?? 0;
   }
 
+  /**
+   * libuv stops polling a listening socket only through uv_read_stop, which it allows on a
+   * readable handle: one opened from a descriptor (see `listenHandle`) or received from
+   * another process. `listen` starts polling again.
+   */
+  pause(): boolean {
+    if (this.closed || this.paused) return this.paused;
+    if (this.handle.readStart() !== 0) return false;
+    this.handle.readStop();
+    this.paused = true;
+    return true;
+  }
+
+  resume(): void {
+    if (this.closed || !this.paused) return;
+    this.paused = false;
+    const err = this.handle.listen(BACKLOG);
+    if (err !== 0) this.onError(uvError(err, 'listen'));
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -72,17 +95,49 @@ export class FastListen implements ListenHandle {
 function onConnection(this: TcpHandle, status: number, client?: TcpHandle): void {
   const l = this.pbListen;
   if (l === undefined) return;
-  if (status !== 0 || client === undefined) return l.onError(uvError(status, 'accept'));
+  if (status !== 0 || client === undefined) {
+    const err = uvError(status, 'accept');
+    if (!acceptGate.check(err, 'accept')) l.onError(err);
+    return;
+  }
   client.setNoDelay(true);
   const ep = new FastEndpoint(client, unclaimed);
   ep.localPort = l.port;
   l.onAccept(ep);
 }
 
+/**
+ * Binders (see `bindHandle`): each holds the descriptor number of a listening socket that
+ * another handle owns. Kept for the life of the process and never closed: closing one
+ * would close that descriptor (or, once it is reused, another one).
+ */
+const binders: TcpHandle[] = [];
+
+/**
+ * A listening socket that can pause (FastListen.pause). A handle that binds is not
+ * readable in libuv's eyes, and cannot stop polling; one opened from a descriptor is. So
+ * a binder handle makes the socket and binds it, and a second handle opens its descriptor
+ * and listens. The binder never listens (libuv never polls it) and is never closed.
+ * Without `open` (another Node), the binder listens itself and cannot pause.
+ */
 function bindHandle(host: string, port: number, family: number): TcpHandle | NodeJS.ErrnoException {
-  const handle = new B.TCP(B.SERVER);
-  let err = family === 6 ? handle.bind6(host, port, 0) : handle.bind(host, port);
-  if (err === 0) err = handle.listen(BACKLOG);
+  const binder = new B.TCP(B.SERVER);
+  let err = family === 6 ? binder.bind6(host, port, 0) : binder.bind(host, port);
+  // libuv keeps an EADDRINUSE from bind for the binder's listen, which never comes (and a
+  // listen on the unbound socket would pick any port): an unbound socket has port 0.
+  if (err === 0 && (binder.getsockname(addressOut) !== 0 || !addressOut.port)) err = -(constants.errno.EADDRINUSE ?? 98);
+  if (err !== 0) {
+    binder.close();
+    return uvError(err, 'listen');
+  }
+  let handle = binder;
+  const fd = binder.fd ?? -1;
+  const opened = fd >= 0 && typeof binder.open === 'function' ? new B.TCP(B.SERVER) : undefined;
+  if (opened?.open?.(fd) === 0) {
+    binders.push(binder);
+    handle = opened;
+  } else opened?.close();
+  err = handle.listen(BACKLOG);
   if (err === 0) return handle;
   handle.close();
   return uvError(err, 'listen');
@@ -94,20 +149,29 @@ function resolve(host: string): Promise<{ address: string; family: number }> {
   return new Promise((ok, fail) => lookup(host, (err, address, fam) => (err ? fail(err) : ok({ address, family: fam }))));
 }
 
+/**
+ * A listening handle on `host:port` that can pause (see `bindHandle`); the net data path
+ * uses it too while these bindings fit. The error has the system `code` (EADDRINUSE…).
+ */
+export async function listenHandle(host: string | undefined, port: number): Promise<TcpHandle> {
+  let handle: TcpHandle | NodeJS.ErrnoException;
+  if (host === undefined) {
+    // Every address, IPv6 and IPv4 alike where the machine has IPv6, as `net` does.
+    handle = bindHandle('::', port, 6);
+    if (handle instanceof Error && handle.code === 'EAFNOSUPPORT') handle = bindHandle('0.0.0.0', port, 4);
+  } else {
+    const { address, family } = await resolve(host);
+    handle = bindHandle(address, port, family);
+  }
+  if (handle instanceof Error) throw handle;
+  return handle;
+}
+
 export const fastDataPath: DataPath = {
   name: 'fast',
 
   async listen(host, port, onAccept, onError) {
-    let handle: TcpHandle | NodeJS.ErrnoException;
-    if (host === undefined) {
-      // Every address, IPv6 and IPv4 alike where the machine has IPv6, as `net` does.
-      handle = bindHandle('::', port, 6);
-      if (handle instanceof Error && handle.code === 'EAFNOSUPPORT') handle = bindHandle('0.0.0.0', port, 4);
-    } else {
-      const { address, family } = await resolve(host);
-      handle = bindHandle(address, port, family);
-    }
-    if (handle instanceof Error) throw handle;
+    const handle = await listenHandle(host, port);
     handle.onconnection = onConnection;
     return new FastListen(handle, onAccept, onError);
   },
@@ -139,11 +203,14 @@ export const fastDataPath: DataPath = {
   },
 };
 
-/** The fast data path when this Node's bindings fit, else why not. */
+let probed: DataPath | string | undefined;
+
+/** The fast data path when this Node's bindings fit, else why not (probed once). */
 export function probeFastDataPath(): DataPath | string {
+  if (probed !== undefined) return probed;
   const loaded = loadBindings<FastEndpoint, FastListen>();
-  if (typeof loaded === 'string') return loaded;
+  if (typeof loaded === 'string') return (probed = loaded);
   B = loaded;
   useBindings(loaded);
-  return fastDataPath;
+  return (probed = fastDataPath);
 }

@@ -8,10 +8,14 @@
  */
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { lazyNet } from '../lazy-builtin.ts';
+import { acceptGate } from './accept-gate.ts';
+import { uvError } from './fast-bindings.ts';
+import { listenHandle, probeFastDataPath } from './fast.ts';
 import type { DataPath, Endpoint, EndpointListener, ListenHandle } from './types.ts';
 import { unclaimed } from './unclaimed.ts';
 
 const SERVER_OPTIONS = { allowHalfOpen: true, pauseOnConnect: true, noDelay: true } as const;
+const BACKLOG = 511;
 
 class NetEndpoint implements Endpoint {
   listener: EndpointListener;
@@ -23,6 +27,10 @@ class NetEndpoint implements Endpoint {
   private target: NetEndpoint | undefined;
   private sawData = false;
   private connectTimer: NodeJS.Timeout | undefined;
+  /** A dialled socket not connected yet: its errors are the dial's. */
+  private dialling: boolean;
+  /** A dial that failed for want of a descriptor: its close frees none. */
+  private noSocket = false;
 
   constructor(socket: Socket, listener: EndpointListener, remote?: { host: string; port: number }) {
     this.socket = socket;
@@ -30,12 +38,16 @@ class NetEndpoint implements Endpoint {
     this.remoteAddress = remote?.host ?? socket.remoteAddress ?? '';
     this.remotePort = remote?.port ?? socket.remotePort ?? 0;
     this.localPort = socket.localPort ?? 0;
+    this.dialling = remote !== undefined;
     socket.on('error', (err) => {
       this.clearTimer();
+      // A dial that failed for want of descriptors (or buffers, ports) pauses accepting.
+      if (this.dialling && acceptGate.check(err, 'dial')) this.noSocket = /^E[MN]FILE$/.test((err as NodeJS.ErrnoException).code ?? '');
       this.listener.onError(this, err);
     });
     socket.on('close', () => {
       this.clearTimer();
+      if (!this.noSocket) acceptGate.released();
       this.listener.onClose(this);
     });
     socket.on('end', () => {
@@ -106,6 +118,7 @@ class NetEndpoint implements Endpoint {
 
   onConnected(): void {
     this.clearTimer();
+    this.dialling = false;
     this.localPort = this.socket.localPort ?? 0;
     this.listener.onConnect(this);
   }
@@ -123,7 +136,16 @@ class NetEndpoint implements Endpoint {
 }
 
 
+/** What NetListen uses of the server's libuv handle to pause (see FastListen.pause). */
+interface ListenWrap {
+  readStart?(): number;
+  readStop?(): number;
+  listen?(backlog: number): number;
+}
+
 class NetListen implements ListenHandle {
+  private paused = false;
+
   constructor(
     private readonly server: Server,
     readonly host: string,
@@ -133,6 +155,23 @@ class NetListen implements ListenHandle {
   get handle(): object {
     // The libuv handle is what crosses to a worker process (`child.send(msg, handle)`).
     return (this.server as unknown as { _handle: object })._handle;
+  }
+
+  /** Possible when the handle is readable (made by `listenHandle`, or from another process). */
+  pause(): boolean {
+    const h = this.handle as ListenWrap | null;
+    if (this.paused || !h || typeof h.readStart !== 'function' || typeof h.readStop !== 'function') return this.paused;
+    if (h.readStart() !== 0) return false;
+    h.readStop();
+    this.paused = true;
+    return true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const err = (this.handle as ListenWrap | null)?.listen?.(BACKLOG) ?? 0;
+    if (err !== 0) this.server.emit('error', uvError(err, 'listen'));
   }
 
   close(): void {
@@ -145,6 +184,13 @@ function serve(onAccept: (ep: Endpoint) => void): Server {
   return lazyNet().createServer(SERVER_OPTIONS, (socket) => onAccept(new NetEndpoint(socket, unclaimed)));
 }
 
+/** Accept errors: a local shortage pauses accepting (the gate logs it); others go to `onError`. */
+function onServerError(onError: (err: Error) => void): (err: Error) => void {
+  return (err) => {
+    if (!acceptGate.check(err, 'accept')) onError(err);
+  };
+}
+
 function listening(server: Server): NetListen {
   const a = server.address() as AddressInfo;
   return new NetListen(server, a.address, a.port);
@@ -153,13 +199,15 @@ function listening(server: Server): NetListen {
 export const netDataPath: DataPath = {
   name: 'net',
 
-  listen(host, port, onAccept, onError) {
+  async listen(host, port, onAccept, onError) {
+    // Where the fast path's bindings fit, its socket, which can pause; else `net` alone.
+    if (typeof probeFastDataPath() !== 'string') return netDataPath.adopt(await listenHandle(host, port), onAccept, onError);
     return new Promise((resolve, reject) => {
       const server = serve(onAccept);
       server.once('error', reject);
       server.listen({ port, host }, () => {
         server.off('error', reject);
-        server.on('error', onError);
+        server.on('error', onServerError(onError));
         resolve(listening(server));
       });
     });
@@ -167,7 +215,7 @@ export const netDataPath: DataPath = {
 
   adopt(handle, onAccept, onError) {
     const server = serve(onAccept);
-    server.on('error', onError);
+    server.on('error', onServerError(onError));
     server.listen(handle);
     return listening(server);
   },

@@ -51,6 +51,13 @@ export interface ListenHandle {
   readonly port: number;
   /** The libuv TCP handle, to send to a worker process over IPC. */
   readonly handle: object;
+  /**
+   * Stop accepting for now (core/datapath/accept-gate.ts): the socket stays open and the
+   * kernel queues new clients. False when this socket cannot pause (it then accepts on).
+   */
+  pause(): boolean;
+  /** Accept again after `pause`. */
+  resume(): void;
   close(): void;
 }
 

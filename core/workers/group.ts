@@ -284,11 +284,28 @@ export class ProcessGroup {
 
   private spawn(index: number): Promise<void> {
     const entry = this.options.workerEntry;
-    const child = childProcess().fork(entry, [], {
-      execArgv: this.options.execArgv ?? ['--no-node-snapshot'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'advanced',
-    });
+    let child: ChildProcess;
+    try {
+      child = childProcess().fork(entry, [], {
+        execArgv: this.options.execArgv ?? ['--no-node-snapshot'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'advanced',
+      });
+    } catch (err) {
+      this.respawnLater(index, { err: describeError(err) }, 'cannot fork a worker');
+      return Promise.resolve();
+    }
+    if (child.pid === undefined) {
+      // The fork failed (EMFILE, ENFILE, EAGAIN…): Node says so with an 'error' event and
+      // never an 'exit', and the child has no IPC channel (no `send`). A failed start,
+      // retried with the backoff until a worker is back.
+      return new Promise((resolve) => {
+        child.once('error', (err) => {
+          this.respawnLater(index, { err: describeError(err) }, 'cannot fork a worker');
+          resolve();
+        });
+      });
+    }
     const w: Worker = {
       index,
       child,
@@ -369,11 +386,17 @@ export class ProcessGroup {
     w.requests.failAll(`worker ${w.index} exited`);
     if (this.workers.get(w.index) === w) this.workers.delete(w.index);
     if (this.stopping) return;
-    const delay = Math.min(RESPAWN_MAX_MS, Math.max(RESPAWN_MIN_MS, (this.respawnDelay.get(w.index) ?? 0) * 2));
-    this.respawnDelay.set(w.index, delay);
-    this.logger.error({ worker: w.index, pid: w.child.pid, code, signal, respawnInMs: delay }, 'worker exited; starting a new one');
+    this.respawnLater(w.index, { pid: w.child.pid, code, signal }, 'worker exited; starting a new one');
+  }
+
+  /** Fork worker `index` again after the backoff: 250 ms, doubling up to 10 s, until one starts. */
+  private respawnLater(index: number, details: Record<string, unknown>, message: string): void {
+    if (this.stopping) return;
+    const delay = Math.min(RESPAWN_MAX_MS, Math.max(RESPAWN_MIN_MS, (this.respawnDelay.get(index) ?? 0) * 2));
+    this.respawnDelay.set(index, delay);
+    this.logger.error({ worker: index, ...details, respawnInMs: delay }, message);
     setTimeout(() => {
-      if (!this.stopping) void this.spawn(w.index);
+      if (!this.stopping) void this.spawn(index);
     }, delay).unref();
   }
 }

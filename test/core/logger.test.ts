@@ -1,7 +1,8 @@
 /**
- * createLogger (core/logger.ts): JSON lines on stderr through pino, loaded only when a
- * line is written; levels below the configured one are dropped; child bindings and
- * flush work whether pino was loaded or not.
+ * createLogger (core/logger.ts): JSON lines on stderr through pino, loaded when the logger
+ * is made (never at the first line, which may come at a fault such as running out of file
+ * descriptors); at level silent, never; levels below the configured one are dropped;
+ * child bindings and flush work; writing never throws.
  */
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
@@ -40,17 +41,41 @@ test('lines at or above the level, with child bindings, as JSON on stderr', () =
   );
 });
 
-test('a logger that never writes never loads pino, and flush still calls back', () => {
+test('pino is loaded when the logger is made, not at its first line; at level silent, never', () => {
   const { stdout } = run(`
     import { createRequire } from 'node:module';
     import { createLogger } from './core/logger.ts';
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/pino/'));
+    const silent = createLogger('silent');
+    silent.error('dropped');
+    const before = loaded();
     const log = createLogger('warn');
-    log.info('below the level');
-    log.child({ x: 1 }).debug('also below');
-    const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/pino/'));
-    log.flush(() => { process.stdout.write(String(loaded)); process.exit(0); });
+    const after = loaded();
+    log.flush(() => { process.stdout.write(JSON.stringify([before, after])); process.exit(0); });
   `);
-  assert.is(stdout, 'false');
+  assert.is(stdout, '[false,true]');
+});
+
+test('out of file descriptors, lines are still written, from an uncaughtException handler too', () => {
+  const { lines, stdout } = run(`
+    import { openSync } from 'node:fs';
+    import { createLogger } from './core/logger.ts';
+    const log = createLogger('info').child({ worker: 1 });
+    const held = [];
+    try { for (;;) held.push(openSync('/dev/null', 'r')); } catch (err) { process.stdout.write(err.code); }
+    process.on('uncaughtException', (err) => log.error({ err: err.message }, 'uncaught exception'));
+    log.warn('at the limit');
+    setTimeout(() => { throw new Error('boom'); }, 1);
+    setTimeout(() => log.flush(() => process.exit(0)), 50);
+  `);
+  assert.is(stdout, 'EMFILE');
+  assert.equal(
+    lines.map((l) => [l.msg, l.worker, l.err]),
+    [
+      ['at the limit', 1, undefined],
+      ['uncaught exception', 1, 'boom'],
+    ],
+  );
 });
 
 test.run();
