@@ -5,9 +5,48 @@
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
-import type { AlgorithmBaseOptions, AlgorithmDefinition, Chooser, PolicyDefinition } from './types.ts';
+import type { AlgorithmBaseOptions, AlgorithmDefinition, Chooser, ClientView, NodeView, PolicyDefinition } from './types.ts';
 
 export type AlgorithmOptions = AlgorithmBaseOptions & Record<string, unknown>;
+
+/**
+ * Why a call gave no usable answer, by its real cause: `cpu` (ran past its CPU time
+ * limit), `deadline` (blocked waiting, as in `Atomics.wait`, past its time limit), `memory`
+ * (its isolate hit the memory limit: disposed, and booted afresh), `throw`, `answer` (no
+ * node id: wrong type, too long), `disposed` (replaced by a reload: no fault, not counted).
+ */
+export type FailureCause = 'cpu' | 'deadline' | 'memory' | 'throw' | 'answer' | 'disposed';
+
+/** How one call ended: the id answered (a short string; the candidate is checked by the caller), or why not. */
+export type CallResult =
+  | { ok: true; id: string; /** Time the call ran, ms (whole ms). */ ms: number; /** `id`'s index among the candidates, when known. */ index?: number }
+  | { ok: false; cause: FailureCause; /** At most 1 KiB, with the user's `file:line:column` when known. */ error: string };
+
+/** A pick asked of a `DeferredChooser`: its result, when it came within the wait. */
+export interface PickRequest {
+  /** The result, when it arrived within the wait. */
+  now?: CallResult;
+  /** When it did not: the result of the call this request started, whenever it ends. */
+  later?: Promise<CallResult>;
+  /** With `later`: that result, if it is in by now (without waiting for the event loop). */
+  poll?: () => CallResult | undefined;
+  /** Neither: no call was started (the isolate is busy with an earlier call, or restarting). */
+}
+
+/**
+ * A chooser whose calls run on another thread (the sandbox's): the caller blocks at most
+ * the time it chooses, and learns how a late call ended from `later`.
+ */
+export interface DeferredChooser extends Chooser {
+  /** Time limit of one call, ms (`sandbox.cpuTimeout`). */
+  readonly callLimit: number;
+  /** A pick among `nodes`, waiting at most `waitMs` (0: do not block at all). Never throws. */
+  request(nodes: readonly NodeView[], client: ClientView, waitMs: number): PickRequest;
+}
+
+export function isDeferred(chooser: Chooser): chooser is DeferredChooser {
+  return typeof (chooser as Partial<DeferredChooser>).request === 'function';
+}
 
 export interface AlgorithmRunner {
   /**

@@ -7,26 +7,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
 import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
+import { guardChooser, type NodeChooser } from './guard.ts';
 import type { Logger } from './logger.ts';
-import type { Chooser, ClientView, NodeView, ResolvedCluster } from './types.ts';
+import type { Chooser, ResolvedCluster } from './types.ts';
 
-/** What the forwarding path calls: a node among the candidates, always one of them. */
-export interface NodeChooser {
-  choose<N extends NodeView>(nodes: readonly N[], client: ClientView): N;
-  /** The candidates best first, when the algorithm ranks (client-hash); else undefined. */
-  rank<N extends NodeView>(nodes: readonly N[], client: ClientView): N[] | undefined;
-  readonly health: AlgorithmHealth;
-}
-
-/** How an algorithm instance is faring, for status reports. */
-export interface AlgorithmHealth {
-  /** Failed picks in a row (throws, timeouts, answers naming no candidate). */
-  failuresInARow: number;
-  totalFailures: number;
-  /** Set after `maxFailures` failures in a row; cleared by the next good pick. */
-  broken: boolean;
-  lastError: string | undefined;
-}
+export type { AlgorithmHealth, NodeChooser } from './guard.ts';
+export { guardChooser } from './guard.ts';
 
 export interface RegisterOptions {
   /** `'module'`: the text after `:` in `balance` is a module path (relative to the config). */
@@ -101,86 +87,4 @@ export class AlgorithmRegistry {
     const source = policy === undefined ? name : path.relative(context.baseDir, policy);
     return guardChooser(chooser, logger.child({ cluster: cluster.name, algorithm: source }), context.maxFailures);
   }
-}
-
-/**
- * Wraps a chooser so that a throw, or an answer naming no candidate, falls back to a
- * weighted rotation over the candidates (smooth round robin) and is logged, instead of failing the client.
- * The answer is looked up once, here, so the caller gets the node itself. After
- * `maxFailures` failures in a row the algorithm is reported broken (logged once, and in
- * `health`) until a pick succeeds again or a reload replaces it.
- */
-export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5): NodeChooser {
-  const fallback = weightedRotation();
-  const health: AlgorithmHealth = { failuresInARow: 0, totalFailures: 0, broken: false, lastError: undefined };
-  const failed = <N extends NodeView>(nodes: readonly N[], error: string, fields: Record<string, unknown>): N => {
-    health.failuresInARow++;
-    health.totalFailures++;
-    health.lastError = error;
-    if (!health.broken && health.failuresInARow >= maxFailures) {
-      health.broken = true;
-      logger.error({ failures: health.failuresInARow, err: error }, 'algorithm is broken: every choice uses a weighted rotation until it is fixed');
-    } else if (!health.broken) {
-      logger.error({ err: error, ...fields }, 'algorithm failed; using a weighted rotation for this choice');
-    }
-    return fallback(nodes);
-  };
-  return {
-    health,
-    choose<N extends NodeView>(nodes: readonly N[], client: ClientView): N {
-      let id: string | undefined;
-      try {
-        id = inner.pick(nodes, client);
-      } catch (err) {
-        return failed(nodes, describeError(err), {});
-      }
-      for (let i = 0; i < nodes.length; i++) {
-        if (nodes[i]!.id === id) {
-          if (health.failuresInARow > 0) {
-            if (health.broken) logger.info({}, 'algorithm works again');
-            health.failuresInARow = 0;
-            health.broken = false;
-          }
-          return nodes[i]!;
-        }
-      }
-      return failed(nodes, `answered ${JSON.stringify(id)}, which is no candidate`, { answer: id });
-    },
-    rank<N extends NodeView>(nodes: readonly N[], client: ClientView): N[] | undefined {
-      if (!inner.rank) return undefined;
-      try {
-        const order = inner.rank(nodes, client);
-        const byId = new Map(nodes.map((n) => [n.id, n]));
-        return order.map((id) => byId.get(id)).filter((n): n is N => n !== undefined);
-      } catch (err) {
-        logger.error({ err: describeError(err) }, 'algorithm failed to rank');
-        return undefined;
-      }
-    },
-  };
-}
-
-/**
- * Smooth weighted round robin, kept in the core as the safe choice when an algorithm
- * fails: it needs no sandbox and honours load factors like every algorithm must.
- */
-function weightedRotation(): <N extends NodeView>(nodes: readonly N[]) => N {
-  const current = new Map<string, number>();
-  return (nodes) => {
-    let total = 0;
-    let best = 0;
-    let bestWeight = -Infinity;
-    for (let i = 0; i < nodes.length; i++) {
-      const weight = (current.get(nodes[i]!.id) ?? 0) + nodes[i]!.loadFactor;
-      current.set(nodes[i]!.id, weight);
-      total += nodes[i]!.loadFactor;
-      if (weight > bestWeight) {
-        bestWeight = weight;
-        best = i;
-      }
-    }
-    current.set(nodes[best]!.id, bestWeight - total);
-    if (current.size > nodes.length * 4) current.clear();
-    return nodes[best]!;
-  };
 }

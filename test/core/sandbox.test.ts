@@ -4,6 +4,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSandboxRunner, isProtoBalanceError, type Chooser } from '../../core/index.ts';
 import { guardChooser } from '../../core/algorithms.ts';
+import { isDeferred, type CallResult, type DeferredChooser } from '../../core/algorithm-runner.ts';
+import type { NodeView } from '../../core/types.ts';
+import { waitFor } from '../helpers/net.ts';
 import { recordingLogger } from '../helpers/balancer.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { nodeView, testClient } from '../helpers/views.ts';
@@ -22,6 +25,21 @@ async function sandboxed(files: Record<string, string>, main: string, policy?: s
   const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: dir, ...limits });
   return runner.create(path.join(dir, main), { cluster: 'c' }, policy && path.join(dir, policy));
 }
+
+/** The same, as the guard sees it: calls that can be waited for with a deadline. */
+async function deferred(files: Record<string, string>, main: string, policy?: string, limits = {}): Promise<DeferredChooser> {
+  const chooser = await sandboxed(files, main, policy, limits);
+  assert.ok(isDeferred(chooser));
+  return chooser;
+}
+
+/** How one pick ends, without blocking the event loop. */
+async function ask(chooser: DeferredChooser, among: NodeView[]): Promise<CallResult> {
+  const r = chooser.request(among, testClient, 0);
+  return r.now ?? (await r.later!);
+}
+
+const idOf = (res: CallResult) => (res.ok ? res.id : res.error);
 
 async function loadError(files: Record<string, string>, main: string): Promise<string> {
   try {
@@ -92,13 +110,29 @@ escapes('algorithms see copies: changing a node view changes nothing outside', a
 
 const limits = suite('sandbox: limits and errors');
 
-limits('an infinite loop is cut off at the CPU time limit', async () => {
-  const chooser = await sandboxed({ 'loop.mjs': `export default { name: 'l', create() { return { pick() { for (;;) {} } }; } };` }, 'loop.mjs');
-  assert.throws(() => chooser.pick(nodes, testClient), /exceeded its CPU time limit of 50 ms/);
+limits('an infinite loop is cut off at its CPU time limit, off the event loop: the caller does not wait', async () => {
+  const chooser = await deferred({ 'loop.mjs': `export default { name: 'l', create() { return { pick() { for (;;) {} } }; } };` }, 'loop.mjs');
+  const start = performance.now();
+  const r = chooser.request(nodes, testClient, 0);
+  const blocked = performance.now() - start;
+  assert.is(r.now, undefined);
+  const res = await r.later!;
+  const total = performance.now() - start;
+  assert.equal(res, { ok: false, cause: 'cpu', error: 'loop.mjs: exceeded its CPU time limit of 50 ms' });
+  assert.ok(blocked < total / 3, `the caller was held ${blocked.toFixed(1)} ms of the call's ${total.toFixed(1)} ms`);
+});
+
+limits('a call blocked in Atomics.wait is reported as waiting, with the line it waits at', async () => {
+  const chooser = await deferred(
+    { 'wait.mjs': `export default { name: 'w', create() { return { pick() {\n    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);\n  } }; } };` },
+    'wait.mjs',
+  );
+  const res = await ask(chooser, nodes);
+  assert.equal(res, { ok: false, cause: 'deadline', error: 'wait.mjs:2:13: waited past its time limit of 50 ms (Atomics.wait) without answering' });
 });
 
 limits('a memory bomb kills only its isolate, which restarts fresh on the next call', async () => {
-  const chooser = await sandboxed(
+  const chooser = await deferred(
     {
       'bomb.mjs': `let calls = 0;
 export default { name: 'b', create() { return { pick(nodes) {
@@ -112,8 +146,38 @@ export default { name: 'b', create() { return { pick(nodes) {
     { cpuTimeout: 2000 },
   );
   assert.is(chooser.pick(nodes, testClient), 'b1');
-  assert.throws(() => chooser.pick([nodeView('a', 1, { activeConnections: 7 }), nodeView('b')], testClient), /ran out of memory \(limit 16 MiB\)/);
-  assert.is(chooser.pick(nodes, testClient), 'b1', 'a fresh isolate: the counter started again');
+  const res = await ask(chooser, [nodeView('a', 1, { activeConnections: 7 }), nodeView('b')]);
+  assert.equal(res, { ok: false, cause: 'memory', error: 'bomb.mjs: ran out of memory (limit 16 MiB); it restarts with fresh state' });
+  assert.equal(idOf(await ask(chooser, nodes)), 'b1', 'a fresh isolate: the counter started again');
+});
+
+limits('a 20 MB answer is described in the isolate, never copied out', async () => {
+  const chooser = await deferred({ 'huge.mjs': `export default { name: 'h', create() { return { pick() { return 'x'.repeat(20e6); } }; } };` }, 'huge.mjs');
+  const res = await ask(chooser, nodes);
+  assert.equal(res, { ok: false, cause: 'answer', error: 'answered a string of 20000000 characters (the limit is 1024), which is no node id' });
+});
+
+limits("a throw's text is cut to 1 KiB, and keeps its file and line", async () => {
+  const chooser = await deferred({ 'big.mjs': `export default { name: 'h', create() { return { pick() { throw new Error('y'.repeat(5e6)); } }; } };` }, 'big.mjs');
+  const res = await ask(chooser, nodes);
+  assert.is(res.ok, false);
+  const error = res.ok ? '' : res.error;
+  assert.match(error, /^big\.mjs:1:\d+: y{1024}… \(5000000 characters\)$/);
+});
+
+limits('changed intrinsics cannot fake or enlarge an answer, nor replace the entry point', async () => {
+  const chooser = await deferred(
+    {
+      'sly.mjs': `String.prototype.charCodeAt = () => 65; Atomics.store = () => 0; Array.isArray = () => { throw new Error('x'); };
+JSON.stringify = () => 'z'.repeat(1e6); Map.prototype.get = () => 0;
+try { globalThis.__pbRun = () => {}; } catch {}
+try { delete globalThis.__pbRun; } catch {}
+export default { name: 's', create() { return { pick(nodes) { return nodes[1].id; } }; } };`,
+    },
+    'sly.mjs',
+  );
+  assert.is(chooser.pick(nodes, testClient), 'b');
+  assert.equal(idOf(await ask(chooser, nodes)), 'b');
 });
 
 limits('a throwing policy is reported with its file and line', async () => {
@@ -143,34 +207,27 @@ limits('a syntax error in a policy names file, line and column at load', async (
   assert.match(err.message, /^p\.ts:3:\d+: /);
 });
 
-limits('repeated failures mark the algorithm broken; a good pick clears it; no choice is lost', async () => {
-  const chooser = await sandboxed(
-    { 'flaky.mjs': `let n = 0; export default { name: 'f', create() { return { pick(nodes) { if (n++ < 6) throw new Error('not yet'); return nodes[1].id; } }; } };` },
+limits('repeated failures open the breaker: no more calls until a trial; a good trial closes it; no choice is lost', async () => {
+  const chooser = await deferred(
+    { 'flaky.mjs': `let n = 0; export default { name: 'f', create() { return { pick(nodes) { if (n++ < 5) throw new Error('not yet'); return nodes[1].id; } }; } };` },
     'flaky.mjs',
   );
   const logger = recordingLogger();
-  const guarded = guardChooser(chooser, logger, 5);
+  let now = 1_000_000;
+  const guarded = guardChooser(chooser, logger, 5, { now: () => now, retryAfter: 5000 });
   const got = Array.from({ length: 6 }, () => guarded.choose(nodes, testClient).id);
   assert.equal(got, ['a', 'b', 'a', 'b', 'a', 'b'], 'every failed pick still got a node, by rotation');
+  assert.is(guarded.health.state, 'broken');
   assert.ok(guarded.health.broken);
+  assert.is(guarded.health.failures.throw, 5, 'the 6th choice did not call the algorithm');
   assert.is(guarded.health.lastError, 'flaky.mjs:1:93: not yet');
-  assert.ok(logger.lines.some((l) => l.msg.startsWith('algorithm is broken')));
+  assert.is(logger.lines.filter((l) => l.msg.startsWith('algorithm is broken')).length, 1);
+  now += 5000;
+  guarded.choose(nodes, testClient); // the trial: nobody waits for it (its answer is used only if already there)
+  await waitFor(() => !guarded.health.broken, 2000, 'the trial to close the breaker');
+  assert.ok(logger.lines.some((l) => l.msg === 'algorithm works again'));
   assert.is(guarded.choose(nodes, testClient).id, 'b');
-  assert.not.ok(guarded.health.broken);
-});
-
-limits('a call that runs out of wall-clock time without spending CPU (a starved machine) gets one more try', async () => {
-  // Atomics.wait stands for a call the scheduler kept waiting: 80 ms past a 50 ms limit.
-  const dir = tmpDir({
-    'slow-once.mjs': `let calls = 0; export default { name: 'slow-once', create() { return { pick(nodes) { if (calls++ === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 80); return nodes[1].id; } }; } };`,
-  });
-  const runner = createSandboxRunner({ cpuTimeout: 50, memoryLimit: 16, baseDir: dir });
-  try {
-    const chooser = await runner.create(path.join(dir, 'slow-once.mjs'), { cluster: 'c' });
-    assert.is(chooser.pick(nodes, testClient), 'b', 'answered by the second try');
-  } finally {
-    runner.dispose();
-  }
+  assert.is(guarded.health.state, 'ok');
 });
 
 const batching = suite('sandbox: batched picks');

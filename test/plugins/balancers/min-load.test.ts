@@ -42,6 +42,14 @@ unit('non-finite ratings drop a node; none finite fails the pick', () => {
   assert.throws(() => withPolicy(() => Infinity).pick([nodeView('a')], testClient), /rated no node with a finite number/);
 });
 
+/** Round trips through `port`, every one served, until `done()` (at most 5 s). */
+async function servedUntil(port: number, done: () => boolean): Promise<void> {
+  for (let i = 0, end = Date.now() + 5000; !done() && Date.now() < end; i++) {
+    assert.is(await roundTrip(port, `w${i}`), `w${i}`, 'served by the fallback meanwhile');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const e2e = suite('policy algorithm: through the balancer, sandboxed');
 
 e2e('balance "policy:./file.ts" follows the user\'s rating; a looping or memory-bombing policy costs no connection', async () => {
@@ -66,11 +74,15 @@ e2e('balance "policy:./file.ts" follows the user\'s rating; a looping or memory-
     await balancer.reload(config('loop.ts'));
     for (let i = 0; i < 4; i++) assert.is(await roundTrip(listening!.port, `y${i}`), `y${i}`, 'served despite the loop');
     const cluster = balancer.clusters()[0]!;
+    // A failure counts when its call ends (each runs to its 20 ms limit, off the event
+    // loop): clients keep being served by the fallback meanwhile.
+    await servedUntil(listening!.port, () => cluster.chooser.health.broken);
     assert.ok(cluster.chooser.health.broken, 'reported broken after 3 failures in a row');
     assert.match(cluster.chooser.health.lastError ?? '', /CPU time limit of 20 ms/);
     assert.ok(logger.lines.some((l) => l.fields.algorithm === 'policies/loop.ts' && l.msg.startsWith('algorithm is broken')));
     await balancer.reload(config('bomb.ts'));
     for (let i = 0; i < 3; i++) assert.is(await roundTrip(listening!.port, `z${i}`), `z${i}`, 'served despite the memory bomb');
+    await servedUntil(listening!.port, () => balancer.clusters()[0]!.chooser.health.lastError !== undefined);
     assert.match(balancer.clusters()[0]!.chooser.health.lastError ?? '', /ran out of memory|CPU time limit/);
   } finally {
     await balancer.stop(100);

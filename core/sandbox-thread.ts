@@ -1,0 +1,254 @@
+/**
+ * One algorithm's isolate, called off this thread.
+ *
+ * Calls use isolated-vm's asynchronous `apply`, which runs the isolate on isolated-vm's own
+ * thread pool (a busy pool starts another thread, so a looping isolate never holds up
+ * another one). The answer comes back through a shared buffer (core/sandbox-prelude.ts):
+ * `wait(call, ms)` blocks this thread in `Atomics.wait` for at most `ms`, and a call that
+ * is late goes on by itself and settles `call.done`. Measured on this machine (2 cores,
+ * 16 nodes): a pick ≈ 30-80 µs against ≈ 26 µs for `applySync`; but `applySync` holds
+ * the event loop for as long as the call runs (a loop: the whole time limit; a memory
+ * bomb: seconds). A worker_thread per algorithm would do the same job with a Node
+ * environment each (megabytes, tens of ms to start) for every cluster.
+ *
+ * One call at a time: `start` gives undefined while a call is running. How each call
+ * ended is found by its real cause (see FailureCause). An isolate killed by its memory
+ * limit is booted again, fresh, when the next call starts.
+ */
+import './native-guard.ts';
+import { createRequire } from 'node:module';
+import type ivm from 'isolated-vm';
+import { describeError } from './errors.ts';
+import { capText } from './policy-answer.ts';
+import { bufferBytes, PRELUDE, readBuffer, SLOT, type Outcome } from './sandbox-prelude.ts';
+import { originalPosition, type SourceMap } from './source-map.ts';
+
+// Required, not imported: an ES import of a CommonJS module makes Node parse it for its
+// export names first, which costs start-up time.
+const IsolatedVm = createRequire(import.meta.url)('isolated-vm') as typeof ivm;
+
+export const SCRIPT_NAME = 'pb-sandbox.js';
+export const ENTRY_NAME = 'pb-entry.js';
+
+export interface HostOptions {
+  code: string;
+  map: SourceMap;
+  /** ms one call may run. */
+  cpuTimeout: number;
+  /** MiB of the isolate. */
+  memoryLimit: number;
+  /** The user's file, as messages name it when no line is known. */
+  file: string;
+}
+
+export type { Outcome } from './sandbox-prelude.ts';
+
+export class Call {
+  outcome: Outcome | undefined;
+  readonly done: Promise<Outcome>;
+  private resolve!: (o: Outcome) => void;
+
+  constructor(
+    readonly seq: number,
+    readonly kind: 0 | 1 | 2,
+    readonly i32: Int32Array,
+  ) {
+    this.done = new Promise((r) => (this.resolve = r));
+  }
+
+  finish(o: Outcome): void {
+    if (this.outcome) return;
+    this.outcome = o;
+    this.resolve(o);
+  }
+}
+
+type Ref = ivm.Reference<(...args: unknown[]) => unknown>;
+
+export class IsolateHost {
+  batchable = false;
+  hasRank = false;
+  private isolate: ivm.Isolate | undefined;
+  private runRef: Ref | undefined;
+  private state: 'booting' | 'ready' | 'dead' | 'disposed' = 'dead';
+  private booting: Promise<void> | undefined;
+  private sab: SharedArrayBuffer;
+  private i32: Int32Array;
+  /** The isolate has the current buffer (a new isolate, or a bigger buffer, needs it passed). */
+  private attached = false;
+  private seq = 0;
+  private current: Call | undefined;
+
+  constructor(private readonly o: HostOptions) {
+    this.sab = new SharedArrayBuffer(bufferBytes(0));
+    this.i32 = new Int32Array(this.sab);
+  }
+
+  /** Boot the isolate: run the prelude, then the bundle. Throws what went wrong, located. */
+  boot(): Promise<void> {
+    if (this.state === 'disposed') return Promise.reject(new Error('disposed'));
+    this.state = 'booting';
+    const booting = (async () => {
+      if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
+      const isolate = new IsolatedVm.Isolate({ memoryLimit: this.o.memoryLimit });
+      this.isolate = isolate;
+      try {
+        const context = await isolate.createContext();
+        await (await isolate.compileScript(PRELUDE, { filename: 'pb-prelude.js' })).run(context, { timeout: 1000 });
+        const script = await isolate.compileScript(this.o.code, { filename: SCRIPT_NAME });
+        await script.run(context, { timeout: this.o.cpuTimeout * 20 });
+        this.runRef = (await context.global.get('__pbRun', { reference: true })) as Ref;
+        const info = (await context.global.get('__pbInfo', { reference: true })) as Ref;
+        const flags = Number(await info.apply(undefined, [], { timeout: this.o.cpuTimeout }));
+        this.batchable = (flags & 1) !== 0;
+        this.hasRank = (flags & 2) !== 0;
+      } catch (err) {
+        if (this.state !== 'disposed') this.state = 'dead';
+        const message = describeError(err);
+        if (isolate.isDisposed || /memory limit/i.test(message)) throw new Error(`ran out of memory (limit ${this.o.memoryLimit} MiB) while loading`);
+        if (/timed out/i.test(message)) throw new Error(`exceeded its CPU time limit of ${this.o.cpuTimeout * 20} ms while loading`);
+        throw new Error(`${this.locate(framesOf(err))}${message}`);
+      }
+      if (this.state === 'disposed') return isolate.dispose();
+      this.attached = false;
+      this.state = 'ready';
+    })();
+    this.booting = booting;
+    return booting;
+  }
+
+  /** True while a call has not finished. */
+  busy(): boolean {
+    const c = this.current;
+    return c !== undefined && !this.observe(c);
+  }
+
+  /**
+   * Start a call with plain-data arguments; undefined while another call runs or after
+   * dispose. An isolate that died is booted again first (the call then waits for that).
+   */
+  start(kind: 0 | 1 | 2, nodes: unknown[], arg: unknown): Call | undefined {
+    if (this.state === 'disposed' || this.busy()) return undefined;
+    if (kind === 2 && nodes.length > this.i32.length - SLOT.PAYLOAD) {
+      this.sab = new SharedArrayBuffer(bufferBytes(nodes.length));
+      this.i32 = new Int32Array(this.sab);
+      this.attached = false;
+    }
+    const call = new Call(++this.seq, kind, this.i32);
+    this.current = call;
+    if (this.state === 'ready') this.apply(call, nodes, arg);
+    else {
+      const ready = this.state === 'booting' && this.booting ? this.booting : this.boot();
+      ready.then(
+        () => this.apply(call, nodes, arg),
+        (err: unknown) => call.finish(this.state === 'disposed' ? DISPOSED : { ok: false, cause: 'memory', error: capText(`${this.o.file}: could not restart after running out of memory: ${describeError(err)}`) }),
+      );
+    }
+    return call;
+  }
+
+  /** Block this thread at most `ms` for `call`'s answer; true when it is in. */
+  wait(call: Call, ms: number): boolean {
+    const end = performance.now() + ms;
+    for (;;) {
+      if (this.observe(call)) return true;
+      const left = end - performance.now();
+      if (left <= 0) return false;
+      const seen = Atomics.load(call.i32, SLOT.SEQ);
+      if (seen !== call.seq) Atomics.wait(call.i32, SLOT.SEQ, seen, left);
+    }
+  }
+
+  /** Wait at most `ms` for the call running now, if any. */
+  waitIdle(ms: number): void {
+    if (this.current && ms > 0) this.wait(this.current, ms);
+  }
+
+  /** True when `call` has finished; reads its answer from the buffer the first time. */
+  observe(call: Call): boolean {
+    if (call.outcome) return true;
+    if (Atomics.load(call.i32, SLOT.SEQ) !== call.seq) return false;
+    call.finish(this.read(call));
+    return true;
+  }
+
+  dispose(): void {
+    this.state = 'disposed';
+    if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
+  }
+
+  private apply(call: Call, nodes: unknown[], arg: unknown): void {
+    const run = this.runRef;
+    const isolate = this.isolate;
+    if (this.state !== 'ready' || !run || !isolate) return call.finish(this.state === 'disposed' ? DISPOSED : { ok: false, cause: 'memory', error: 'the isolate is gone' });
+    const sab = this.attached ? undefined : this.sab;
+    this.attached = true;
+    let running: Promise<unknown>;
+    try {
+      running = run.apply(undefined, [call.seq, call.kind, nodes, arg, sab], { arguments: { copy: true }, timeout: this.o.cpuTimeout });
+    } catch (err) {
+      // Arguments that cannot be copied, an isolate disposed meanwhile: settled like a failed call.
+      running = Promise.reject(err);
+    }
+    running.then(
+      () => this.settle(call, isolate, undefined),
+      (err: unknown) => this.settle(call, isolate, err),
+    );
+  }
+
+  /**
+   * The call's promise settled: its outcome, by its real cause. A call cut off at its time
+   * limit names the line it waited at (`Atomics.wait`), else only the file: V8 keeps no
+   * stack of a terminated call, its sampling profiler missed tight loops in a third of our
+   * tries, and pausing a running isolate through its inspector crashed the process.
+   */
+  private settle(call: Call, isolate: ivm.Isolate, err: unknown): void {
+    if (err === undefined) {
+      if (!this.observe(call)) call.finish({ ok: false, cause: 'throw', error: `${this.o.file}: the call ended without an answer` });
+      return;
+    }
+    const message = describeError(err);
+    if (this.state === 'disposed') return call.finish(DISPOSED);
+    if (isolate.isDisposed || /memory limit|disposed/i.test(message)) {
+      if (this.isolate === isolate) this.state = 'dead';
+      return call.finish({ ok: false, cause: 'memory', error: `${this.o.file}: ran out of memory (limit ${this.o.memoryLimit} MiB); it restarts with fresh state` });
+    }
+    if (!/timed out/i.test(message)) return call.finish({ ok: false, cause: 'throw', error: capText(`${this.o.file}: ${message}`) });
+    if (Atomics.exchange(call.i32, SLOT.WAITING, 0) === 1) {
+      const where = this.locate(this.frames(call.i32)) || `${this.o.file}: `;
+      return call.finish({ ok: false, cause: 'deadline', error: `${where}waited past its time limit of ${this.o.cpuTimeout} ms (Atomics.wait) without answering` });
+    }
+    call.finish({ ok: false, cause: 'cpu', error: `${this.o.file}: exceeded its CPU time limit of ${this.o.cpuTimeout} ms` });
+  }
+
+  /** The outcome written into the buffer, with the user's `file:line:column` for a throw. */
+  private read(call: Call): Outcome {
+    const raw = readBuffer(call.i32, call.kind);
+    if (raw.ok || raw.cause !== 'throw') return raw;
+    return { ok: false, cause: 'throw', error: `${this.locate(this.frames(call.i32)) || `${this.o.file}: `}${raw.error}` };
+  }
+
+  private frames(i32: Int32Array): number[] {
+    return Array.from(i32.subarray(SLOT.FRAMES, SLOT.FRAMES + SLOT.FRAME_SLOTS));
+  }
+
+  /** `file:line:column: ` of the innermost frame of the user's code among (line, column) pairs. */
+  private locate(frames: number[]): string {
+    for (let k = 0; k + 1 < frames.length && frames[k]! > 0; k += 2) {
+      const pos = originalPosition(this.o.map, frames[k]!, frames[k + 1]!);
+      if (pos && !pos.source.includes(ENTRY_NAME)) return `${pos.source}:${pos.line}:${pos.column}: `;
+    }
+    return '';
+  }
+}
+
+const DISPOSED: Outcome = { ok: false, cause: 'disposed', error: 'replaced by a reload' };
+
+/** (line, column) pairs of `pb-sandbox.js` in an error's stack (a load error). */
+function framesOf(err: unknown): number[] {
+  const stack = err instanceof Error ? (err.stack ?? '') : '';
+  const out: number[] = [];
+  const re = /pb-sandbox\.js:(\d+):(\d+)/g;
+  for (let m = re.exec(stack); m && out.length < 16; m = re.exec(stack)) out.push(Number(m[1]), Number(m[2]));
+  return out;
+}
