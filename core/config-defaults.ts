@@ -5,6 +5,8 @@ export const DEFAULTS = {
   connectTimeout: 2_000,
   retryInterval: 10_000,
   drainTimeout: 10_000,
+  /** Nodes tried after the first one fails, per connection (HAProxy's `retries` is 3 too). */
+  maxFallovers: 3,
   idleTimeout: 0,
   rateWindow: 10_000,
   sandboxCpuTimeout: 50,

@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { parseHostPort, parsePortRange } from './address.ts';
+import { formatPortRange, isHost, parseHostPort, parsePortRange } from './address.ts';
 import { ErrorCodes, pbError } from './errors.ts';
 import type {
   LogLevel,
@@ -17,12 +17,12 @@ import type {
   ResolvedNode,
 } from './types.ts';
 import { DEFAULTS } from './config-defaults.ts';
-import { checkKeys, duration, findCycle, isObject, optionalString, Problems, show } from './config-fields.ts';
+import { checkKeys, duration, fieldPath, findCycle, isObject, listed, NAME, NAME_TEXT, nameText, optionalString, Problems, show, TIMER_MAX_MS } from './config-fields.ts';
 import { adminOf, healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
 import { checkAlgorithmFiles, policyDirsOf } from './config-paths.ts';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-const NAME = /^[A-Za-z0-9][\w.-]*$/;
+const HOST_TEXT = 'an IP address or a host name (at most 253 characters, labels of 1-63 letters, digits, "_" or "-")';
 
 function listeners(p: Problems, raw: unknown): ResolvedListener[] {
   if (!Array.isArray(raw) || raw.length === 0) {
@@ -38,8 +38,11 @@ function listeners(p: Problems, raw: unknown): ResolvedListener[] {
     const range = item.port === 0 ? { from: 0, to: 0 } : parsePortRange(item.port);
     if (!range) p.add(`${f}.port`, 'a port 1-65535 (0 for any free port) or a range "50000-50100"', item.port);
     const host = optionalString(p, `${f}.host`, item.host);
+    if (host !== undefined && !isHost(host)) p.add(`${f}.host`, HOST_TEXT, host);
     if (typeof item.cluster !== 'string' || item.cluster === '') p.add(`${f}.cluster`, 'a cluster name', item.cluster);
-    const name = optionalString(p, `${f}.name`, item.name) ?? String(item.port);
+    const given = optionalString(p, `${f}.name`, item.name);
+    if (given !== undefined && !NAME.test(given)) p.add(`${f}.name`, NAME_TEXT, given);
+    const name = given ?? (range ? formatPortRange(range) : String(item.port));
     if (names.has(name)) p.say(`${f}.name`, `duplicate listener name ${show(name)}; give each listener its own name`);
     names.add(name);
     if (range && typeof item.cluster === 'string') {
@@ -58,15 +61,17 @@ function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number,
   }
   checkKeys(p, nf, item, ['id', 'address', 'loadFactor', 'fallover', 'connectTimeout', 'probe']);
   const id = item.id;
-  if (typeof id !== 'string' || !NAME.test(id)) p.add(at('id'), 'a name of letters, digits, ".", "_" or "-"', id);
-  const addr = typeof item.address === 'string' ? parseHostPort(item.address) : undefined;
-  if (!addr || (needPort && addr.port === undefined)) p.add(at('address'), '"host:port"', item.address);
-  const loadFactor = item.loadFactor ?? 1;
+  if (typeof id !== 'string' || !NAME.test(id)) p.add(at('id'), NAME_TEXT, id);
+  const parsed = typeof item.address === 'string' ? parseHostPort(item.address) : undefined;
+  if (!parsed || (needPort && parsed.port === undefined)) p.add(at('address'), '"host:port"', item.address);
+  else if (!isHost(parsed.host)) p.add(at('address'), `"host:port" whose host is ${HOST_TEXT}`, item.address);
+  const addr = parsed && isHost(parsed.host) ? parsed : undefined;
+  const loadFactor = item.loadFactor === undefined ? 1 : item.loadFactor; // null is no number
   if (typeof loadFactor !== 'number' || !Number.isFinite(loadFactor) || loadFactor <= 0) {
     p.add(at('loadFactor'), 'a number greater than 0', item.loadFactor);
   }
   const fallover = optionalString(p, at('fallover'), item.fallover);
-  const timeout = duration(p, at('connectTimeout'), item.connectTimeout, connectTimeout);
+  const timeout = duration(p, at('connectTimeout'), item.connectTimeout, connectTimeout, TIMER_MAX_MS);
   const probe = item.probe === undefined ? undefined : probeOf(p, at('probe'), item.probe);
   if (typeof id !== 'string' || !NAME.test(id) || !addr) return undefined;
   return {
@@ -108,11 +113,11 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
   out.forEach((node, i) => {
     if (node.fallover === undefined) return;
     if (!ids.has(node.fallover)) {
-      p.say(`${f}[${i}].fallover`, `no node ${show(node.fallover)} in this cluster (nodes: ${[...ids].join(', ')})`);
+      p.say(`${f}[${i}].fallover`, `no node ${show(node.fallover)} in this cluster (nodes: ${listed(ids)})`);
     }
   });
   const cycle = findCycle(new Map(out.map((n) => [n.id, n.fallover])));
-  if (cycle) p.say(f, `fall-over nodes form a cycle: ${cycle.join(' -> ')}`);
+  if (cycle) p.say(f, `fall-over nodes form a cycle: ${cycle.map(nameText).join(' -> ')}`);
   return out;
 }
 
@@ -129,8 +134,8 @@ function clusters(
   }
   const out: Record<string, ResolvedCluster> = {};
   for (const [name, c] of Object.entries(raw)) {
-    const f = `clusters.${name}`;
-    if (!NAME.test(name)) p.say(f, 'a cluster name must be letters, digits, ".", "_" or "-"');
+    const f = fieldPath('clusters', name);
+    if (!NAME.test(name)) p.say(f, 'a cluster name must be 1-128 letters, digits, ".", "_" or "-" (the first a letter or digit)');
     if (!isObject(c)) {
       p.add(f, 'an object { balance, nodes }', c);
       continue;
@@ -159,10 +164,10 @@ function clusters(
       }
     }
     const fallover = optionalString(p, `${f}.fallover`, c.fallover);
-    if (fallover !== undefined && !(fallover in raw)) {
-      p.say(`${f}.fallover`, `no cluster ${show(fallover)} (clusters: ${Object.keys(raw).join(', ')})`);
+    if (fallover !== undefined && !Object.hasOwn(raw, fallover)) {
+      p.say(`${f}.fallover`, `no cluster ${show(fallover)} (clusters: ${listed(Object.keys(raw))})`);
     }
-    const timeout = duration(p, `${f}.connectTimeout`, c.connectTimeout, connectTimeout);
+    const timeout = duration(p, `${f}.connectTimeout`, c.connectTimeout, connectTimeout, TIMER_MAX_MS);
     out[name] = {
       name,
       balance,
@@ -176,7 +181,7 @@ function clusters(
     };
   }
   const cycle = findCycle(new Map(Object.values(out).map((c) => [c.name, c.fallover])));
-  if (cycle) p.say('clusters', `fall-over clusters form a cycle: ${cycle.join(' -> ')}`);
+  if (cycle) p.say('clusters', `fall-over clusters form a cycle: ${cycle.map(nameText).join(' -> ')}`);
   return out;
 }
 
@@ -188,7 +193,7 @@ function clustersNeedingPorts(raw: unknown, ls: readonly ResolvedListener[]): Se
     if (l.portFrom !== l.portTo) continue;
     for (let name: string | undefined = l.cluster; name !== undefined && !out.has(name); ) {
       out.add(name);
-      const c: unknown = rawClusters[name];
+      const c: unknown = Object.hasOwn(rawClusters, name) ? rawClusters[name] : undefined;
       name = isObject(c) && typeof c.fallover === 'string' ? c.fallover : undefined;
     }
   }
@@ -226,14 +231,14 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   }
   checkKeys(p, '', raw, [
     'listeners', 'clusters', 'connectTimeout', 'retryInterval', 'drainTimeout', 'idleTimeout',
-    'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log', 'workers', 'dataPath', 'policyDirs',
+    'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log', 'workers', 'dataPath', 'policyDirs', 'maxFallovers',
   ]);
-  const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout);
+  const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout, TIMER_MAX_MS);
   const ls = listeners(p, raw.listeners);
   const cs = clusters(p, raw.clusters, connectTimeout, clustersNeedingPorts(raw.clusters, ls));
   ls.forEach((l, i) => {
-    if (Object.keys(cs).length > 0 && !(l.cluster in cs)) {
-      p.say(`listeners[${i}].cluster`, `no cluster ${show(l.cluster)} (clusters: ${Object.keys(cs).join(', ')})`);
+    if (Object.keys(cs).length > 0 && !Object.hasOwn(cs, l.cluster)) {
+      p.say(`listeners[${i}].cluster`, `no cluster ${show(l.cluster)} (clusters: ${listed(Object.keys(cs))})`);
     }
   });
   if (raw.watch !== undefined && typeof raw.watch !== 'boolean') p.add('watch', 'true or false', raw.watch);
@@ -254,6 +259,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
     connectTimeout,
     retryInterval: duration(p, 'retryInterval', raw.retryInterval, DEFAULTS.retryInterval),
     drainTimeout: duration(p, 'drainTimeout', raw.drainTimeout, DEFAULTS.drainTimeout),
+    maxFallovers: maxFalloversOf(p, raw.maxFallovers),
     idleTimeout: duration(p, 'idleTimeout', raw.idleTimeout, DEFAULTS.idleTimeout),
     rateWindow: duration(p, 'rateWindow', raw.rateWindow, DEFAULTS.rateWindow),
     sandbox: sandboxOf(p, raw.sandbox),
@@ -273,6 +279,16 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
 }
 
 const MAX_WORKERS = 64;
+const MAX_FALLOVERS = 100;
+
+function maxFalloversOf(p: Problems, raw: unknown): number {
+  if (raw === undefined) return DEFAULTS.maxFallovers;
+  if (!Number.isInteger(raw) || (raw as number) < 0 || (raw as number) > MAX_FALLOVERS) {
+    p.add('maxFallovers', `a whole number 0-${MAX_FALLOVERS}`, raw);
+    return DEFAULTS.maxFallovers;
+  }
+  return raw as number;
+}
 
 function workersOf(p: Problems, raw: unknown): number {
   if (raw === undefined || raw === 'auto') return Math.max(1, availableParallelism());

@@ -174,6 +174,11 @@ export class Connection implements EndpointListener {
       { conn: this.ctx.id, client: this.ctx.client.address, node: node.key, address: node.address, err: describeError(err) },
       'node unavailable for this connection',
     );
+    const cap = this.gen.config.maxFallovers;
+    if (this.ctx.failed.length > cap) {
+      const tried = this.ctx.failed.map((n) => n.key).join(', ');
+      return this.abort('unavailable', `gave up after ${cap} fall-overs (maxFallovers; tried ${tried}; last: ${describeError(err)})`, 'warn');
+    }
     let next: BalancerNode | undefined;
     try {
       next = this.gen.hooks.fallover.call(this.ctx, node, err);

@@ -126,6 +126,12 @@ export interface Config {
   retryInterval?: Duration | undefined;
   /** How long SIGINT/SIGTERM waits for open connections before closing them. */
   drainTimeout?: Duration | undefined;
+  /**
+   * Nodes a connection may try after its first one failed before any byte passed
+   * (default 3). With `connectTimeout`, it bounds the whole dial phase of a connection:
+   * at most (maxFallovers + 1) × connectTimeout.
+   */
+  maxFallovers?: number | undefined;
   /** Close a connection when neither side has sent anything for this long (off when omitted). */
   idleTimeout?: Duration | undefined;
   /** Window of the exponentially weighted connection and byte rates (default `'10s'`). */
@@ -218,6 +224,7 @@ export interface ResolvedConfig {
   connectTimeout: number;
   retryInterval: number;
   drainTimeout: number;
+  maxFallovers: number;
   idleTimeout: number;
   rateWindow: number;
   sandbox: { cpuTimeout: number; memoryLimit: number; maxFailures: number };
