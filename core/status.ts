@@ -87,6 +87,8 @@ export interface ListenerStatus {
 export interface Snapshot {
   nodes: NodeStatus[];
   listeners: ListenerStatus[];
+  /** The primary's config generation this process serves (per-process snapshots only). */
+  generation?: number;
 }
 
 /** One snapshot from several processes': nodes as `sumStatuses`, listener counts added. */

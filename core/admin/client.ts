@@ -105,7 +105,8 @@ export async function status(o: ControlOptions): Promise<string> {
   if (o.json) return JSON.stringify(s, null, 2);
   const clusters = s.clusters as { name: string; balance: string; nodes: NodeRow[] }[];
   const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string; accepted?: number; refused?: number }[];
-  const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
+  const generations = Array.isArray(s.generations) ? ` (each process: ${(s.generations as unknown[]).map(String).join(', ')})` : '';
+  const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}${generations}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
   const ls = listeners
     .map((l) => `  ${l.listener}: ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} -> ${l.cluster} (accepted ${l.accepted ?? 0}, refused ${l.refused ?? 0})`)
     .join('\n');

@@ -30,6 +30,7 @@ import { describeError } from '../errors.ts';
 import { lazyBuiltin } from '../lazy-builtin.ts';
 import type { Logger } from '../logger.ts';
 import type { NodeState } from '../types.ts';
+import { sumSnapshots } from '../status.ts';
 import { VERSION } from '../version.ts';
 import type { ReloadOutcome } from '../watch.ts';
 import type { ProcessGroup } from '../workers/group.ts';
@@ -219,7 +220,8 @@ export class AdminServer {
 
   private async status(): Promise<unknown> {
     const g = this.o.group;
-    const { nodes, listeners } = await g.snapshot();
+    const byProcess = await g.snapshotByProcess();
+    const { nodes, listeners } = sumSnapshots(byProcess);
     const counts = new Map(listeners.map((l) => [l.listener, l]));
     const health = new Map(g.balancer.clusters().map((c) => [c.name, c.chooser.health]));
     return {
@@ -227,6 +229,8 @@ export class AdminServer {
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       generation: g.generation.id,
       processes: g.serving,
+      /** The generation each process serves, the primary first: all equal once a change is done. */
+      generations: byProcess.map((p) => p.generation ?? g.generation.id),
       dataPath: g.balancer.dataPath.name,
       listeners: g.balancer.addresses().map((a) => ({
         ...a,

@@ -25,13 +25,19 @@ import type { ChangeBase } from '../runtime-ops.ts';
 import { sumSnapshots, type NodeStatus, type Snapshot } from '../status.ts';
 import type { Config, NodeState, ResolvedConfig } from '../types.ts';
 import { PeerBus } from './peers.ts';
-import { Requests, type FromWorker, type PeerLoad, type ProcessResources, type ToWorker } from './protocol.ts';
+import { Requests, type FromWorker, type Request, type PeerLoad, type ProcessResources, type ToWorker } from './protocol.ts';
 import { processResources } from './resources.ts';
 
 // node:child_process is loaded when the first worker is forked, after the primary listens.
 const childProcess = lazyBuiltin<typeof import('node:child_process')>('node:child_process');
 
 const ANSWER_MS = 10_000;
+/**
+ * How long a worker may take to apply a reload or runtime change the primary applied.
+ * Past ANSWER_MS it is slow, and said so; past this, or when it fails, it is restarted on
+ * the new config: every process serves the new generation, or is no longer serving.
+ */
+const APPLY_MAX_MS = 120_000;
 const READY_MS = 30_000;
 const LOAD_EVERY_MS = 1_000;
 const RESPAWN_MIN_MS = 250;
@@ -48,6 +54,8 @@ export interface GroupOptions {
   /** Node flags for workers (isolated-vm needs --no-node-snapshot). */
   execArgv?: string[];
   balancer?: Omit<BalancerOptions, 'logger' | 'source' | 'adopt' | 'peers'>;
+  /** When a worker applying a change is slow (said so), and when it is restarted instead (ms). */
+  applyTimes?: { slowMs: number; maxMs: number };
 }
 
 interface Worker {
@@ -157,12 +165,38 @@ export class ProcessGroup {
     return run;
   }
 
-  /** Hand over new listening sockets, then have every ready worker take the primary's config. */
+  /**
+   * Hand over new listening sockets, then have every ready worker take the primary's
+   * config (the primary has it already, so the change is made): a slow worker is waited
+   * for and said to be slow, and one that fails or takes too long is restarted on it.
+   */
   private async everyWorker(op: 'reload' | 'changes'): Promise<void> {
     this.changeCount++;
     const changes = this.balancer.runtimeChanges();
-    for (const w of this.workers.values()) if (w.ready) this.handOver(w);
-    await this.askAll(op === 'reload' ? { op: 'reload', changes } : { op: 'changes', changes });
+    const generation = this.balancer.generation.id;
+    const ready = [...this.workers.values()].filter((w) => w.ready);
+    for (const w of ready) this.handOver(w);
+    const req = op === 'reload' ? { op: 'reload' as const, changes, generation } : { op: 'changes' as const, changes, generation };
+    await Promise.all(ready.map((w) => this.applyIn(w, req)));
+  }
+
+  private async applyIn(w: Worker, req: Extract<Request, { op: 'reload' | 'changes' }>): Promise<void> {
+    const what = `worker ${w.index} (pid ${w.child.pid})`;
+    const slow = setTimeout(
+      () => this.logger.warn({ worker: w.index, op: req.op, generation: req.generation, afterMs: this.options.applyTimes?.slowMs ?? ANSWER_MS }, 'a worker is still applying the change: slow, not failed'),
+      this.options.applyTimes?.slowMs ?? ANSWER_MS,
+    );
+    try {
+      await w.requests.ask(req, this.options.applyTimes?.maxMs ?? APPLY_MAX_MS, what);
+    } catch (err) {
+      if (!w.child.connected || this.stopping) return;
+      this.logger.error({ worker: w.index, generation: req.generation, err: describeError(err) }, 'a worker could not take the new config; restarting it on it');
+      const exited = exitOf(w.child);
+      w.child.kill('SIGKILL');
+      await exited;
+    } finally {
+      clearTimeout(slow);
+    }
   }
 
   /** Send `w` the listening sockets it has not had yet. */
@@ -194,7 +228,7 @@ export class ProcessGroup {
 
   /** Nodes and listener counts in each process, the primary first. */
   async snapshotByProcess(): Promise<Snapshot[]> {
-    return [this.balancer.snapshot(), ...((await this.askAll({ op: 'snapshot' })) as Snapshot[])];
+    return [{ ...this.balancer.snapshot(), generation: this.balancer.generation.id }, ...((await this.askAll({ op: 'snapshot' })) as Snapshot[])];
   }
 
   /** Memory and open files of each process, the primary first (after a full GC in each with `gc`). */
@@ -352,7 +386,7 @@ export class ProcessGroup {
       }
       const source = this.options.config.source ?? '';
       const changes = this.balancer.runtimeChanges();
-      child.send({ t: 'init', configPath: source, listeners: shared.length, index, changes } satisfies ToWorker);
+      child.send({ t: 'init', configPath: source, listeners: shared.length, index, changes, generation: this.balancer.generation.id } satisfies ToWorker);
     } catch (err) {
       this.logger.error({ worker: index, err: describeError(err) }, 'cannot hand the listeners to a worker');
       child.kill('SIGKILL');
@@ -364,7 +398,7 @@ export class ProcessGroup {
   private catchUp(w: Worker): void {
     void this.serially(async () => {
       this.handOver(w);
-      await w.requests.ask({ op: 'reload', changes: this.balancer.runtimeChanges() }, ANSWER_MS, `worker ${w.index}`);
+      await w.requests.ask({ op: 'reload', changes: this.balancer.runtimeChanges(), generation: this.balancer.generation.id }, APPLY_MAX_MS, `worker ${w.index}`);
     }).catch((err: unknown) => this.logger.error({ worker: w.index, err: describeError(err) }, 'a new worker could not take the current config'));
   }
 

@@ -11,8 +11,9 @@ export type PeerLoad = Record<string, [active: number, connectionRate: number, b
 
 export type Request =
   | { op: 'setNodeState'; key: string; state: NodeState }
-  | { op: 'reload'; changes: RuntimeChanges }
-  | { op: 'changes'; changes: RuntimeChanges }
+  /** `generation`: the primary's, which the worker then reports as the one it serves. */
+  | { op: 'reload'; changes: RuntimeChanges; generation: number }
+  | { op: 'changes'; changes: RuntimeChanges; generation: number }
   | { op: 'snapshot' }
   | { op: 'resources'; gc?: boolean }
   | { op: 'stopAccepting' }
@@ -27,7 +28,7 @@ export interface ProcessResources {
 
 export type ToWorker =
   | { t: 'listen'; listener: string; key: string }
-  | { t: 'init'; configPath: string; listeners: number; index: number; changes: RuntimeChanges }
+  | { t: 'init'; configPath: string; listeners: number; index: number; changes: RuntimeChanges; generation: number }
   | { t: 'req'; id: number; req: Request }
   | { t: 'peer'; topic: string; msg: unknown }
   | { t: 'peerLoad'; nodes: PeerLoad };

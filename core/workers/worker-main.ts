@@ -26,10 +26,13 @@ let configPath = '';
 const shared: SharedListen[] = [];
 let init: Extract<ToWorker, { t: 'init' }> | undefined;
 let builtins: readonly PluginEntry[] = [];
+/** The primary's generation this process serves: the one it started on, or last took. */
+let servedGeneration = 0;
 const peers = new PeerBus((topic, msg) => send({ t: 'peer', topic, msg }));
 
 async function start(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
   configPath = msg.configPath;
+  servedGeneration = msg.generation;
   const config = await loadConfig(configPath);
   logger = createLogger(config.log.level).child({ worker: msg.index });
   balancer = new Balancer(config, { builtins, logger, source: config.source, adopt: shared, peers, persistStates: false, runtimeChanges: msg.changes });
@@ -48,13 +51,15 @@ async function handle(req: Request): Promise<unknown> {
     case 'reload': {
       const { raw } = await readConfigFile(configPath);
       await b.reload(raw as Config, req.changes);
-      return b.generation.id;
+      servedGeneration = req.generation;
+      return servedGeneration;
     }
     case 'changes':
       await b.applyChanges(req.changes);
-      return b.generation.id;
+      servedGeneration = req.generation;
+      return servedGeneration;
     case 'snapshot':
-      return b.snapshot();
+      return { ...b.snapshot(), generation: servedGeneration };
     case 'resources':
       return processResources(req.gc === true);
     case 'stopAccepting':
