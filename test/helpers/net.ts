@@ -171,3 +171,23 @@ export async function roundTrip(port: number, text: string): Promise<string> {
   socket.end(text);
   return (await readAll(socket)).toString();
 }
+
+/** Connect to `port` from `from` (a loopback address) and return what the node answered before it ended. */
+export function answerFrom(port: number, from = '127.0.0.1'): Promise<string> {
+  const answer = new Promise<string>((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress: from });
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('end', () => resolve(Buffer.concat(chunks).toString()));
+    socket.once('error', reject);
+  });
+  return withTimeout(answer, 5000, `a connection from ${from}`);
+}
+
+/** `answerFrom` `times` times in a row. */
+export async function answersFrom(port: number, from: string, times: number): Promise<string[]> {
+  const served: string[] = [];
+  for (let i = 0; i < times; i++) served.push(await answerFrom(port, from));
+  return served;
+}
+

@@ -16,7 +16,7 @@ import type { Config } from '../../../core/index.ts';
 import { setAsideDatabase } from '../../../plugins/affinity/sqlite-open.ts';
 import { SqliteAffinityStore } from '../../../plugins/affinity/sqlite-store.ts';
 import { oneCluster, startBalancer } from '../../helpers/balancer.ts';
-import { addr, closeServer, startServer, withTimeout } from '../../helpers/net.ts';
+import { addr, closeServer, startServer, answerFrom, answersFrom } from '../../helpers/net.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 
 const DAY = 86_400_000;
@@ -173,22 +173,6 @@ test.run();
 
 const balancer = suite('affinity: a balancer started on a damaged database');
 
-function via(port: number, from: string): Promise<string> {
-  const answer = new Promise<string>((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port, localAddress: from });
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.once('end', () => resolve(Buffer.concat(chunks).toString()));
-    socket.once('error', reject);
-  });
-  return withTimeout(answer, 5000, `a connection from ${from}`);
-}
-
-async function many(port: number, from: string, times: number): Promise<string[]> {
-  const served: string[] = [];
-  for (let i = 0; i < times; i++) served.push(await via(port, from));
-  return served;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -202,8 +186,8 @@ balancer('garbage in affinity.db before start: a warning, set aside, and a bindi
     const first = await startBalancer(config);
     let bound: string;
     try {
-      await via(first.port, '127.0.0.1');
-      bound = await via(first.port, '127.0.0.2');
+      await answerFrom(first.port, '127.0.0.1');
+      bound = await answerFrom(first.port, '127.0.0.2');
       const warned = first.logger.lines.filter((l) => (l.level === 'warn' || l.level === 'error') && /affinity/.test(l.msg)).map((l) => l.msg);
       assert.is(warned.length, 1, warned.join('\n'));
       assert.match(warned[0]!, /^affinity store: affinity\.db could not be read \(file is not a database\); set aside as affinity\.db\.corrupt-/);
@@ -219,7 +203,7 @@ balancer('garbage in affinity.db before start: a warning, set aside, and a bindi
     const again = await startBalancer(config);
     try {
       // Round robin alone would alternate; the binding answers every time.
-      assert.equal(await many(again.port, '127.0.0.2', 3), [bound!, bound!, bound!]);
+      assert.equal(await answersFrom(again.port, '127.0.0.2', 3), [bound!, bound!, bound!]);
       assert.equal(again.logger.lines.filter((l) => (l.level === 'warn' || l.level === 'error') && /affinity/.test(l.msg)), []);
     } finally {
       await again.stop();
