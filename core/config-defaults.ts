@@ -27,3 +27,6 @@ export const DEFAULTS = {
   affinityMaxEntries: 100_000,
   logLevel: 'info' as LogLevel,
 };
+
+/** A node's load factor, in the config and through the admin API alike. */
+export const LOAD_FACTOR = { min: 0.001, max: 1000 } as const;

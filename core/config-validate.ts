@@ -16,7 +16,7 @@ import type {
   ResolvedListener,
   ResolvedNode,
 } from './types.ts';
-import { DEFAULTS } from './config-defaults.ts';
+import { DEFAULTS, LOAD_FACTOR } from './config-defaults.ts';
 import { checkKeys, duration, fieldPath, findCycle, isObject, listed, NAME, NAME_TEXT, nameText, optionalString, Problems, show, TIMER_MAX_MS } from './config-fields.ts';
 import { adminOf, healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
 import { checkAlgorithmFiles, policyDirsOf } from './config-paths.ts';
@@ -69,6 +69,8 @@ function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number,
   const loadFactor = item.loadFactor === undefined ? 1 : item.loadFactor; // null is no number
   if (typeof loadFactor !== 'number' || !Number.isFinite(loadFactor) || loadFactor <= 0) {
     p.add(at('loadFactor'), 'a number greater than 0', item.loadFactor);
+  } else if (loadFactor < LOAD_FACTOR.min || loadFactor > LOAD_FACTOR.max) {
+    p.add(at('loadFactor'), `a number from ${LOAD_FACTOR.min} to ${LOAD_FACTOR.max}`, item.loadFactor);
   }
   const fallover = optionalString(p, at('fallover'), item.fallover);
   const timeout = duration(p, at('connectTimeout'), item.connectTimeout, connectTimeout, TIMER_MAX_MS);
@@ -78,7 +80,7 @@ function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number,
     id,
     host: addr.host,
     port: addr.port,
-    loadFactor: typeof loadFactor === 'number' && loadFactor > 0 ? loadFactor : 1,
+    loadFactor: typeof loadFactor === 'number' && loadFactor >= LOAD_FACTOR.min && loadFactor <= LOAD_FACTOR.max ? loadFactor : 1,
     fallover,
     connectTimeout: timeout,
     probe,

@@ -15,6 +15,7 @@
  *   probe.url  at most 2048 characters
  */
 import { parseHostPort } from '../address.ts';
+import { LOAD_FACTOR } from '../config-defaults.ts';
 import { parseDuration } from '../duration.ts';
 import { lazyNet } from '../lazy-builtin.ts';
 
@@ -28,8 +29,8 @@ export const BOUNDS = {
   /** Longest client address, zone included. */
   client: 64,
   /** Smallest and largest load factor. */
-  factorMin: 0.001,
-  factorMax: 1000,
+  factorMin: LOAD_FACTOR.min,
+  factorMax: LOAD_FACTOR.max,
   /** Longest duration in milliseconds: 24 days, under a Node timer's 2^31-1 ms. */
   durationMs: 24 * 86_400_000,
   /** Longest probe URL. */

@@ -293,3 +293,17 @@ policyFiles('a policy path outside the config folder is refused, unless its fold
 });
 
 policyFiles.run();
+
+const factors = suite('config: load factor bounds');
+
+factors('a load factor is a number from 0.001 to 1000, as through the admin API', () => {
+  const at = (loadFactor: unknown) => ({
+    listeners: [{ port: 8080, cluster: 'web' }],
+    clusters: { web: { nodes: [{ id: 'a', address: '10.0.0.1:80', loadFactor }] } },
+  });
+  assert.throws(() => validateConfig(at(5e-324)), /clusters\.web\.nodes\[0\]\.loadFactor: expected a number from 0\.001 to 1000, got 5e-324/);
+  assert.throws(() => validateConfig(at(1e6)), /loadFactor: expected a number from 0\.001 to 1000/);
+  assert.is(validateConfig(at(0.5)).clusters.web!.nodes[0]!.loadFactor, 0.5);
+});
+
+factors.run();
