@@ -14,7 +14,7 @@
  *              (the longest delay a Node timer keeps; a longer one fires at once)
  *   probe.url  at most 2048 characters
  */
-import { parseHostPort } from '../address.ts';
+import { isHost as isConfigHost, parseHostPort } from '../address.ts';
 import { LOAD_FACTOR } from '../config-defaults.ts';
 import { parseDuration } from '../duration.ts';
 import { lazyNet } from '../lazy-builtin.ts';
@@ -78,15 +78,9 @@ export function checkName(field: string, value: unknown): string {
   return value;
 }
 
-const LABEL = new RegExp(`^[A-Za-z0-9_](?:[\\w-]{0,${BOUNDS.label - 2}}[A-Za-z0-9_])?$`);
-
-/** True for an IP address or a DNS name within the bounds above. */
+/** True for an IP address or a DNS name within the bounds above (the config's rule, core/address.ts). */
 export function isHost(host: string): boolean {
-  if (host.length === 0 || host.length > BOUNDS.host + 1) return false;
-  if (host.includes(':')) return host.length <= BOUNDS.client && lazyNet().isIPv6(host);
-  if (/^[\d.]+$/.test(host)) return lazyNet().isIPv4(host);
-  const name = host.endsWith('.') ? host.slice(0, -1) : host;
-  return name.length > 0 && name.length <= BOUNDS.host && name.split('.').every((label) => LABEL.test(label));
+  return isConfigHost(host) && (!host.includes(':') || host.length <= BOUNDS.client);
 }
 
 const HOST_TEXT = `an IP address or a host name (at most ${BOUNDS.host} characters, labels of 1-${BOUNDS.label} letters, digits, "_" or "-")`;
