@@ -1,7 +1,7 @@
 /**
  * Validation of a user's config into a `ResolvedConfig`. Every problem is reported with
  * the field path and what was expected, e.g.
- * `clusters.web.nodes[1].address: expected "host:port", got "10.0.0.2"`.
+ * `clusters.web.nodes[1].address: expected "host:port", got "10.0.0.2:99999"`.
  * All problems are gathered, not only the first.
  */
 import { availableParallelism } from 'node:os';
@@ -22,6 +22,17 @@ import { adminOf, healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
 import { checkAlgorithmFiles, policyDirsOf } from './config-paths.ts';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+/** `redis://[user:pass@]host[:port][/db]` (or `rediss://`), as the Redis affinity store takes it. */
+function isRedisUrl(v: unknown): v is string {
+  if (typeof v !== 'string') return false;
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d*)?$/.test(u.pathname);
+  } catch {
+    return false;
+  }
+}
+
 const HOST_TEXT = 'an IP address or a host name (at most 253 characters, labels of 1-63 letters, digits, "_" or "-")';
 
 function listeners(p: Problems, raw: unknown): ResolvedListener[] {
@@ -52,8 +63,11 @@ function listeners(p: Problems, raw: unknown): ResolvedListener[] {
   return out;
 }
 
-/** One node's fields under `nf` ('' at the top level: the admin API's body). */
-function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number, needPort: boolean): ResolvedNode | undefined {
+/**
+ * One node's fields under `nf` ('' at the top level: the admin API's body). An address
+ * given as a host alone means "the port the client dialled", behind any listener.
+ */
+function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number): ResolvedNode | undefined {
   const at = (key: string) => (nf ? `${nf}.${key}` : key);
   if (!isObject(item)) {
     p.add(nf || 'node', 'an object { id, address }', item);
@@ -63,7 +77,7 @@ function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number,
   const id = item.id;
   if (typeof id !== 'string' || !NAME.test(id)) p.add(at('id'), NAME_TEXT, id);
   const parsed = typeof item.address === 'string' ? parseHostPort(item.address) : undefined;
-  if (!parsed || (needPort && parsed.port === undefined)) p.add(at('address'), '"host:port"', item.address);
+  if (!parsed) p.add(at('address'), '"host:port"', item.address);
   else if (!isHost(parsed.host)) p.add(at('address'), `"host:port" whose host is ${HOST_TEXT}`, item.address);
   const addr = parsed && isHost(parsed.host) ? parsed : undefined;
   const loadFactor = item.loadFactor === undefined ? 1 : item.loadFactor; // null is no number
@@ -93,12 +107,12 @@ function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number,
  */
 export function resolveNodeConfig(raw: unknown, connectTimeout: number): ResolvedNode {
   const p = new Problems();
-  const node = oneNode(p, '', raw, connectTimeout, true);
+  const node = oneNode(p, '', raw, connectTimeout);
   if (p.list.length > 0 || !node) throw pbError(ErrorCodes.CONFIG_INVALID, p.list.join('; ') || 'node: invalid', { details: p.list });
   return node;
 }
 
-function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, needPort: boolean): ResolvedNode[] {
+function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number): ResolvedNode[] {
   if (!Array.isArray(raw) || raw.length === 0) {
     p.add(f, 'a non-empty array of { id, address }', raw);
     return [];
@@ -106,7 +120,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
   const out: ResolvedNode[] = [];
   const ids = new Set<string>();
   raw.forEach((item, i) => {
-    const node = oneNode(p, `${f}[${i}]`, item, connectTimeout, needPort);
+    const node = oneNode(p, `${f}[${i}]`, item, connectTimeout);
     const id = isObject(item) ? item.id : undefined;
     if (typeof id === 'string' && ids.has(id)) p.say(`${f}[${i}].id`, `duplicate node id ${show(id)}`);
     else if (typeof id === 'string') ids.add(id);
@@ -124,12 +138,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, nee
 }
 
 
-function clusters(
-  p: Problems,
-  raw: unknown,
-  connectTimeout: number,
-  portFixed: ReadonlySet<string>,
-): Record<string, ResolvedCluster> {
+function clusters(p: Problems, raw: unknown, connectTimeout: number): Record<string, ResolvedCluster> {
   if (!isObject(raw) || Object.keys(raw).length === 0) {
     p.add('clusters', 'an object of named clusters', raw);
     return {};
@@ -152,16 +161,19 @@ function clusters(
     if (c.affinity !== undefined) {
       if (!isObject(c.affinity)) p.add(`${f}.affinity`, 'an object { enabled, ttl, maxEntries }', c.affinity);
       else {
-        checkKeys(p, `${f}.affinity`, c.affinity, ['enabled', 'ttl', 'maxEntries']);
+        checkKeys(p, `${f}.affinity`, c.affinity, ['enabled', 'ttl', 'maxEntries', 'store']);
         const { enabled = true, maxEntries = DEFAULTS.affinityMaxEntries } = c.affinity;
         if (typeof enabled !== 'boolean') p.add(`${f}.affinity.enabled`, 'true or false', enabled);
         if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
           p.add(`${f}.affinity.maxEntries`, 'a whole number of at least 1', maxEntries);
         }
+        const store = c.affinity.store;
+        if (store !== undefined && !isRedisUrl(store)) p.add(`${f}.affinity.store`, "a redis:// URL ('redis://host:port/db')", store);
         affinity = {
           enabled: enabled === true,
           ttl: duration(p, `${f}.affinity.ttl`, c.affinity.ttl, DEFAULTS.affinityTtl),
           maxEntries: typeof maxEntries === 'number' ? maxEntries : DEFAULTS.affinityMaxEntries,
+          ...(typeof store === 'string' && isRedisUrl(store) ? { store } : {}),
         };
       }
     }
@@ -179,26 +191,11 @@ function clusters(
       fallover,
       connectTimeout: timeout,
       healthCheck: c.healthCheck === undefined ? undefined : healthCheckOf(p, `${f}.healthCheck`, c.healthCheck),
-      nodes: nodes(p, `${f}.nodes`, c.nodes, timeout, portFixed.has(name)),
+      nodes: nodes(p, `${f}.nodes`, c.nodes, timeout),
     };
   }
   const cycle = findCycle(new Map(Object.values(out).map((c) => [c.name, c.fallover])));
   if (cycle) p.say('clusters', `fall-over clusters form a cycle: ${cycle.map(nameText).join(' -> ')}`);
-  return out;
-}
-
-/** Clusters reached from a single-port listener, directly or as a fall-over cluster. */
-function clustersNeedingPorts(raw: unknown, ls: readonly ResolvedListener[]): Set<string> {
-  const out = new Set<string>();
-  const rawClusters = isObject(raw) ? raw : {};
-  for (const l of ls) {
-    if (l.portFrom !== l.portTo) continue;
-    for (let name: string | undefined = l.cluster; name !== undefined && !out.has(name); ) {
-      out.add(name);
-      const c: unknown = Object.hasOwn(rawClusters, name) ? rawClusters[name] : undefined;
-      name = isObject(c) && typeof c.fallover === 'string' ? c.fallover : undefined;
-    }
-  }
   return out;
 }
 
@@ -237,7 +234,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   ]);
   const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout, TIMER_MAX_MS);
   const ls = listeners(p, raw.listeners);
-  const cs = clusters(p, raw.clusters, connectTimeout, clustersNeedingPorts(raw.clusters, ls));
+  const cs = clusters(p, raw.clusters, connectTimeout);
   ls.forEach((l, i) => {
     if (Object.keys(cs).length > 0 && !Object.hasOwn(cs, l.cluster)) {
       p.say(`listeners[${i}].cluster`, `no cluster ${show(l.cluster)} (clusters: ${listed(Object.keys(cs))})`);

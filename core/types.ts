@@ -27,7 +27,7 @@ export interface ListenerConfig {
 export interface NodeConfig {
   /** Stable name of the node within its cluster; never a list position. */
   id: string;
-  /** `'host:port'`, `'[v6]:port'`, or a host alone when only port-range listeners use the cluster. */
+  /** `'host:port'`, `'[v6]:port'`, or a host alone: the port the client dialled, behind any listener. */
   address: string;
   /** Share of the load, relative to the other nodes (default 1). */
   loadFactor?: number | undefined;
@@ -67,6 +67,8 @@ export interface AffinityConfig {
   enabled?: boolean | undefined;
   ttl?: Duration | undefined;
   maxEntries?: number | undefined;
+  /** Where bindings live: a `redis://host:port/db` URL shared by twin balancers (default: SQLite in the state directory). */
+  store?: string | undefined;
 }
 
 export interface ClusterConfig {
@@ -207,7 +209,7 @@ export interface ResolvedCluster {
   balance: string;
   balanceOptions: Record<string, unknown>;
   hashSecret: string | undefined;
-  affinity: { enabled: boolean; ttl: number; maxEntries: number };
+  affinity: { enabled: boolean; ttl: number; maxEntries: number; store?: string | undefined };
   fallover: string | undefined;
   connectTimeout: number;
   healthCheck: ResolvedHealthCheck | undefined;

@@ -85,8 +85,11 @@ export function isHost(host: string): boolean {
 
 const HOST_TEXT = `an IP address or a host name (at most ${BOUNDS.host} characters, labels of 1-${BOUNDS.label} letters, digits, "_" or "-")`;
 
-/** `host:port` (`[v6]:port` for IPv6), with the host and port within bounds. */
-export function checkAddress(field: string, value: unknown): string {
+/**
+ * `host:port` (`[v6]:port` for IPv6), with the host and port within bounds. With
+ * `hostAlone`, a host alone too (a node's address: the port the client dialled).
+ */
+export function checkAddress(field: string, value: unknown, hostAlone = false): string {
   if (typeof value !== 'string') throw bad(field, '"host:port"', value);
   // "[" host "]:65535" at the most, blanks round it aside.
   if (value.trim().length > BOUNDS.host + 8) throw bad(field, `"host:port" with a host of at most ${BOUNDS.host} characters`, value);
@@ -96,7 +99,7 @@ export function checkAddress(field: string, value: unknown): string {
     if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) throw bad(field, 'a port 1-65535 in "host:port"', value);
     throw bad(field, '"host:port"', value);
   }
-  if (hp.port === undefined) throw bad(field, '"host:port"', value);
+  if (hp.port === undefined && !hostAlone) throw bad(field, '"host:port"', value);
   if (!isHost(hp.host)) throw bad(field, `"host:port" whose host is ${HOST_TEXT}`, value);
   return value;
 }
@@ -137,7 +140,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
  */
 export function checkNodeBounds(body: Record<string, unknown>): void {
   checkName('id', body.id);
-  checkAddress('address', body.address);
+  checkAddress('address', body.address, true);
   if (body.loadFactor !== undefined) checkLoadFactor('loadFactor', body.loadFactor);
   if (body.fallover !== undefined) checkName('fallover', body.fallover);
   checkDurationBound('connectTimeout', body.connectTimeout);

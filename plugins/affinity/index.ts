@@ -28,17 +28,24 @@
  *
  * If the database cannot be opened (unwritable state directory, a damaged file), the
  * error is logged and bindings are kept in memory only, so that traffic still flows.
+ *
+ * A cluster with `affinity.store: 'redis://…'` keeps its bindings in Redis instead
+ * (`redis-store.ts`), shared by twin balancers; the same map, keyed by the URL and the
+ * database's path (one balancer's generations share one client, balancers in one process
+ * don't), holds it. Redis tells twins (and worker processes) about
+ * new bindings itself, so peer messages are for SQLite only.
  */
 import path from 'node:path';
 import { definePlugin, type Logger, type Peers, type ResolvedCluster } from 'protobalance';
 import { normalizeClientAddress } from './address.ts';
+import { RedisAffinityStore } from './redis-store.ts';
 import { SqliteAffinityStore } from './sqlite-store.ts';
 import type { AffinityStore } from './store.ts';
 
 export const DB_FILE = 'affinity.db';
 
 interface Shared {
-  store: SqliteAffinityStore;
+  store: SqliteAffinityStore | RedisAffinityStore;
   /** Generations holding the store. */
   holders: number;
   /** Cluster name → generations that configured it. */
@@ -65,10 +72,20 @@ function openStore(file: string, logger: Logger): SqliteAffinityStore {
   }
 }
 
+function openRedis(url: string, logger: Logger): RedisAffinityStore {
+  const store: RedisAffinityStore = new RedisAffinityStore({
+    url,
+    onError: (err, what) => logger.warn({ store: store.url, err: describe(err), health: store.health() }, `affinity store: ${what}`),
+    onRecover: () => logger.info({ store: store.url }, 'affinity store: Redis reachable again'),
+  });
+  return store;
+}
+
 function acquire(file: string, clusters: readonly ResolvedCluster[], logger: Logger): void {
   let entry = shared.get(file);
   if (!entry) {
-    entry = { store: openStore(file, logger), holders: 0, clusters: new Map() };
+    const store = isRedis(file) ? openRedis(file.split('\0')[0]!, logger) : openStore(file, logger);
+    entry = { store, holders: 0, clusters: new Map() };
     shared.set(file, entry);
   }
   entry.holders++;
@@ -95,14 +112,27 @@ function release(file: string, clusters: readonly ResolvedCluster[]): void {
   entry.store.close();
 }
 
+const isRedis = (key: string) => /^rediss?:/.test(key);
+
 /** Paths of the affinity databases this process holds open (for tests and diagnostics). */
 export function openAffinityDatabases(): string[] {
-  return [...shared.keys()];
+  return [...shared.keys()].filter((k) => !isRedis(k));
+}
+
+/** The Redis store of `url` for `stateDir`'s balancer, while held (its `health()` for status). */
+export function redisAffinityStore(url: string, stateDir: string): RedisAffinityStore | undefined {
+  const store = shared.get(`${url}\0${path.resolve(stateDir, DB_FILE)}`)?.store;
+  return store instanceof RedisAffinityStore ? store : undefined;
 }
 
 /** The store serving `stateDir`, while some generation holds it. */
 export function affinityStore(stateDir: string): AffinityStore | undefined {
   return shared.get(path.resolve(stateDir, DB_FILE))?.store;
+}
+
+function sqliteAt(file: string): SqliteAffinityStore | undefined {
+  const store = shared.get(file)?.store;
+  return store instanceof SqliteAffinityStore ? store : undefined;
 }
 
 /** The node `client` (any address form) is bound to in `cluster`, if any. */
@@ -150,18 +180,23 @@ export default definePlugin({
     if (enabled.length === 0) return;
     const names = new Set(enabled.map((c) => c.name));
     const file = path.resolve(api.config.stateDir, DB_FILE);
+    // Cluster name → the key of its store in `shared` (the SQLite file, or a Redis URL).
+    const keyOf = new Map(enabled.map((c) => [c.name, c.affinity.store ? `${c.affinity.store}\0${file}` : file]));
+    const groups = new Map<string, ResolvedCluster[]>();
+    for (const c of enabled) groups.set(keyOf.get(c.name)!, [...(groups.get(keyOf.get(c.name)!) ?? []), c]);
+    const storeOf = (cluster: string) => shared.get(keyOf.get(cluster) ?? file)?.store;
     let holding = false;
     let stopHearing: (() => void) | undefined;
     const take = () => {
       if (holding) return;
       holding = true;
-      acquire(file, enabled, api.logger);
-      if (api.peers.shared) {
-        shared.get(file)?.store.shareWithOtherProcesses();
+      for (const [key, clusters] of groups) acquire(key, clusters, api.logger);
+      if (api.peers.shared && groups.has(file)) {
+        sqliteAt(file)?.shareWithOtherProcesses();
         stopHearing = api.peers.on(PEER_TOPIC, (msg) => {
           const m = msg as PeerBinding;
           if (m.file !== file) return;
-          const store = shared.get(file)?.store;
+          const store = sqliteAt(file);
           if (m.node === null) store?.forget(m.cluster, m.client);
           else store?.adopt(m.cluster, m.client, m.node, m.seen);
         });
@@ -173,14 +208,14 @@ export default definePlugin({
       if (!holding) return;
       holding = false;
       stopHearing?.();
-      release(file, enabled);
+      for (const [key, clusters] of groups) release(key, clusters);
     });
 
     hooks.resolveAffinity.tap('affinity', (ctx) => {
       if (!names.has(ctx.cluster.name)) return undefined;
       const client = normalizeClientAddress(ctx.client.address);
       if (client === '') return undefined;
-      const bound = shared.get(file)?.store.get(ctx.cluster.name, client);
+      const bound = storeOf(ctx.cluster.name)?.get(ctx.cluster.name, client);
       const data: ConnectionAffinity = { client, bound };
       ctx.data.affinity = data;
       // A node removed from the config is no binding; the next connect replaces it.
@@ -195,10 +230,10 @@ export default definePlugin({
         if (client === '') return;
         data = { client, bound: undefined };
       }
-      shared.get(file)?.store.set(ctx.cluster.name, data.client, node.id);
+      storeOf(ctx.cluster.name)?.set(ctx.cluster.name, data.client, node.id);
       // A new or moved binding holds in the other worker processes at once (refreshes
       // need not: they read the file when their own copy looks expired).
-      if (data.bound !== node.id && api.peers.shared) {
+      if (data.bound !== node.id && api.peers.shared && keyOf.get(ctx.cluster.name) === file) {
         const m: PeerBinding = { file, cluster: ctx.cluster.name, client: data.client, node: node.id, seen: Date.now() };
         api.peers.send(PEER_TOPIC, m);
       }

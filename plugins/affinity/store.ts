@@ -1,7 +1,7 @@
 /**
  * Where client bindings (cluster + client address → node id) live. The affinity plugin
- * only talks to this interface, so a store shared by twin balancers (Redis, say) can
- * replace the SQLite one later.
+ * only talks to this interface: SQLite by default (`sqlite-store.ts`), Redis when a cluster
+ * says `affinity.store: 'redis://…'` (`redis-store.ts`, shared by twin balancers).
  *
  * Contract: `get` runs on the forwarding path, once per new connection, so it must answer
  * from memory, synchronously, without I/O; `set` and `delete` may write behind (queue and

@@ -168,10 +168,10 @@ bounds('hosts: a DNS name of at most 253 characters (labels of 63) or an IP addr
   refused(await add('999.1.1.1:80'), 400, /^address: .*IP address/);
   refused(await add('127.0.0.1:0'), 400, /^address: expected a port 1-65535/);
   refused(await add('127.0.0.1:65536'), 400, /^address: expected a port 1-65535/);
-  refused(await add('127.0.0.1'), 400, /^address: expected "host:port"/);
+  refused(await add('127.0.0.1:'), 400, /^address: expected "host:port"/);
   refused(await add('[::1'), 400, /^address: expected "host:port"/);
   refused(await call('POST', '/api/clusters/c/nodes', { id: 'h', address: '127.0.0.1:9', probe: { tcp: `${'b'.repeat(300)}:1` } }), 400, /^probe\.tcp: /);
-  for (const address of ['[::1]:9', 'localhost:9', 'node_1.internal.:9']) {
+  for (const address of ['[::1]:9', 'localhost:9', 'node_1.internal.:9', '127.0.0.2', '[::1]']) {
     assert.is((await add(address)).status, 201, address);
     assert.is((await call('DELETE', '/api/nodes/c/h')).status, 200);
   }

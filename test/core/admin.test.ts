@@ -214,7 +214,7 @@ test('add and remove a node: in every process; open connections of a removed nod
     assert.ok(replies.some((x) => !x.startsWith('N1:')), 'and the old one');
 
     assert.is((await r.call('POST', '/clusters/c/nodes', { id: 'n1', address: addr(named) })).status, 409);
-    const badAddress = await r.call('POST', '/clusters/c/nodes', { id: 'n2', address: 'nowhere' });
+    const badAddress = await r.call('POST', '/clusters/c/nodes', { id: 'n2', address: 'nowhere:' });
     assert.is(badAddress.status, 400);
     assert.match(String(badAddress.body.error), /^address: expected "host:port"/);
     const badField = await r.call('POST', '/clusters/c/nodes', { id: 'n2', address: addr(named), weight: 2 });

@@ -119,12 +119,12 @@ errors('an explicit config file that does not exist', async () => {
 
 errors('a bad config names the field', async () => {
   const dir = tmpDir({
-    'protobalance.config.ts': `export default { listeners: [{ port: 80, cluster: 'web' }], clusters: { web: { nodes: [{ id: 'a', address: '10.0.0.1:80' }, { id: 'b', address: '10.0.0.2' }] } } };`,
+    'protobalance.config.ts': `export default { listeners: [{ port: 80, cluster: 'web' }], clusters: { web: { nodes: [{ id: 'a', address: '10.0.0.1:80' }, { id: 'b', address: '10.0.0.2:99999' }] } } };`,
   });
   for (const command of ['start', 'check']) {
     const f = await runCli([command], {}, dir);
     assert.is(f.code, 1, command);
-    assert.is(oneLine(f.stderr), 'protobalance: protobalance.config.ts: clusters.web.nodes[1].address: expected "host:port", got "10.0.0.2"');
+    assert.is(oneLine(f.stderr), 'protobalance: protobalance.config.ts: clusters.web.nodes[1].address: expected "host:port", got "10.0.0.2:99999"');
   }
 });
 

@@ -89,10 +89,10 @@ fail('a config that throws while evaluating', async () => {
 });
 
 fail('a valid file with invalid content names file and field', async () => {
-  const dir = tmpDir({ 'protobalance.config.mjs': `export default { listeners: [{ port: 80, cluster: 'c' }], clusters: { c: { nodes: [{ id: 'a', address: 'x' }] } } };` });
+  const dir = tmpDir({ 'protobalance.config.mjs': `export default { listeners: [{ port: 80, cluster: 'c' }], clusters: { c: { nodes: [{ id: 'a', address: 'x:y' }] } } };` });
   const { code, message } = await codeOf(loadConfig(undefined, dir));
   assert.is(code, 'PB_ERR_CONFIG_INVALID');
-  assert.is(message, 'protobalance.config.mjs: clusters.c.nodes[0].address: expected "host:port", got "x"');
+  assert.is(message, 'protobalance.config.mjs: clusters.c.nodes[0].address: expected "host:port", got "x:y"');
 });
 
 find.run();

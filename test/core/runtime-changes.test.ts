@@ -209,8 +209,8 @@ add('a duplicate id: conflict (a file node or an added one)', () => {
 
 add('bad input: invalid, naming the field', () => {
   const b = base(fileConfig());
-  changeError(() => addNode(b, 'web', { id: 'd', address: 'nope' }), 'invalid', /address/);
-  changeError(() => addNode(b, 'web', { id: 'd', address: '10.0.0.4' }), 'invalid', /address/);
+  changeError(() => addNode(b, 'web', { id: 'd', address: 'no pe' }), 'invalid', /address/);
+  changeError(() => addNode(b, 'web', { id: 'd', address: '10.0.0.4:' }), 'invalid', /address/);
   changeError(() => addNode(b, 'web', { id: 'd' }), 'invalid', /address/);
   changeError(() => addNode(b, 'web', { id: 'd', address: '10.0.0.4:80', weight: 2 }), 'invalid', /weight/);
   changeError(() => addNode(b, 'web', { id: 'd', address: '10.0.0.4:80', loadFactor: 0 }), 'invalid', /loadFactor/);
@@ -218,6 +218,11 @@ add('bad input: invalid, naming the field', () => {
   changeError(() => addNode(b, 'web', { id: 'd', address: '10.0.0.4:80', fallover: 'zz' }), 'invalid', /^fallover: .*zz/);
   changeError(() => addNode(b, 'web', { id: 'd', address: '10.0.0.4:80', fallover: 'x' }), 'invalid', /^fallover: /);
   changeError(() => addNode(b, 'web', 'a string'), 'invalid', /./);
+});
+
+add('a host alone is a node too (the port the client dialled)', () => {
+  const added = addNode(base(fileConfig()), 'web', { id: 'd', address: '10.0.0.4' });
+  assert.ok(added.added['web/d'], JSON.stringify(added));
 });
 
 add('an unknown cluster: unknown', () => {

@@ -81,9 +81,9 @@ hot('policy edits, a broken policy, config edits and a broken config', async () 
     // 4. A config that fails validation keeps the last good one.
     from = outcomes.length;
     const good = balancer.generation.id;
-    writeFileSync(configFile, configText(addr(a), '10.0.0.2'));
+    writeFileSync(configFile, configText(addr(a), '10.0.0.2:99999'));
     const bad = await outcome(from, (o) => !o.ok, 'the bad config');
-    assert.match(bad.error!, /clusters\.c\.nodes\[1\]\.address: expected "host:port", got "10\.0\.0\.2"/);
+    assert.match(bad.error!, /clusters\.c\.nodes\[1\]\.address: expected "host:port", got "10\.0\.0\.2:99999"/);
     assert.is(await served(), 'b');
     assert.is(balancer.generation.id, good, 'the last good generation serves');
 

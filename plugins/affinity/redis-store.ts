@@ -1,0 +1,356 @@
+/**
+ * The affinity store on Redis, shared by twin balancers (`affinity.store: 'redis://…'`).
+ *
+ * The forwarding path never waits for Redis: an in-memory map per cluster, in least
+ * recently seen order and bounded by `maxEntries`, answers `get`. On a miss (or a binding
+ * that looks expired here) `get` answers "none" now and fetches the key in the background,
+ * so that the client's next connection sees what another balancer wrote. Writes are queued
+ * (one per client at most) and sent in one pipeline on a short timer: `SET key node PX ttl`
+ * (Redis expires the binding itself) or `DEL key`. Keys are `pb:aff:<cluster>:<client>`.
+ * A new, moved or forgotten binding is also published on the cluster's channel
+ * (`pb:aff:<cluster>`), so that twins update their memory at once; refreshes are not.
+ * When a cluster is configured (and once Redis answers), its bindings are loaded in the
+ * background (SCAN, at most `maxEntries`), so a balancer that starts after its twin knows
+ * their clients before their first connection.
+ *
+ * Redis unreachable: `get` answers from memory, `set` keeps memory and queues (past
+ * `maxPending` queued writes the oldest are dropped), nothing throws. `onError` is told
+ * once per outage, `onRecover` when Redis is back (ioredis reconnects with backoff), and
+ * `health()` says which. The queued writes are sent after the reconnection.
+ */
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import type { AffinityLimits, AffinityStore } from './store.ts';
+
+export interface RedisStoreOptions {
+  /** `redis://host:port/db`. */
+  url: string;
+  /** Milliseconds between a write and the pipeline that sends it (default 50). */
+  flushInterval?: number;
+  /** Most queued writes kept while Redis is unreachable (default 100,000). */
+  maxPending?: number;
+  /** Most background fetches in flight (default 1,000); past it a miss is not fetched. */
+  maxFetches?: number;
+  /** The clock, epoch ms. */
+  now?: () => number;
+  onError?: (err: unknown, what: string) => void;
+  onRecover?: () => void;
+}
+
+export interface RedisStoreHealth {
+  store: 'redis';
+  /** The URL without its password. */
+  url: string;
+  state: 'connecting' | 'up' | 'down' | 'closed';
+  /** Writes waiting for Redis. */
+  pending: number;
+  /** The last error while down. */
+  error?: string;
+}
+
+interface Binding {
+  node: string;
+  seen: number;
+}
+
+interface ClusterState {
+  limits: AffinityLimits;
+  map: Map<string, Binding>;
+}
+
+/** What twins publish: a binding made or moved (`node`), or forgotten (`node: null`). */
+interface Announce {
+  from: string;
+  client: string;
+  node: string | null;
+  seen: number;
+}
+
+/** A queued write: the binding to store (and whether to announce it), or null to delete. */
+interface Pending {
+  cluster: string;
+  client: string;
+  binding: Binding | null;
+  announce: boolean;
+}
+
+export const keyOf = (cluster: string, client: string) => `pb:aff:${cluster}:${client}`;
+export const channelOf = (cluster: string) => `pb:aff:${cluster}`;
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class RedisAffinityStore implements AffinityStore {
+  readonly url: string;
+  private readonly id = randomUUID();
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly clusters = new Map<string, ClusterState>();
+  /** `cluster\0client` → write, oldest first. */
+  private readonly pending = new Map<string, Pending>();
+  private readonly fetching = new Set<string>();
+  /** Clusters whose bindings were loaded from Redis (or are being). */
+  private readonly warmed = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private down = false;
+  private everUp = false;
+  private closed = false;
+  private lastError: string | undefined;
+  private readonly flushInterval: number;
+  private readonly maxPending: number;
+  private readonly maxFetches: number;
+  private readonly now: () => number;
+  private readonly onError: (err: unknown, what: string) => void;
+  private readonly onRecover: () => void;
+
+  constructor(options: RedisStoreOptions) {
+    const u = new URL(options.url);
+    if (u.password) u.password = '***';
+    this.url = u.toString();
+    this.flushInterval = options.flushInterval ?? 50;
+    this.maxPending = options.maxPending ?? 100_000;
+    this.maxFetches = options.maxFetches ?? 1_000;
+    this.now = options.now ?? Date.now;
+    this.onError = options.onError ?? (() => {});
+    this.onRecover = options.onRecover ?? (() => {});
+    const common = {
+      // Fail commands at once while disconnected: the queue here keeps what matters.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
+    };
+    this.redis = new Redis(options.url, common);
+    this.sub = new Redis(options.url, { ...common, enableOfflineQueue: true });
+    this.redis.on('error', (err: unknown) => this.failed(err, 'Redis unreachable; serving bindings from memory'));
+    this.redis.on('ready', () => this.ready());
+    this.redis.on('close', () => this.failed(new Error('connection to Redis closed'), 'Redis unreachable; serving bindings from memory'));
+    this.sub.on('error', () => {});
+    this.sub.on('message', (channel: string, text: string) => this.heard(channel, text));
+  }
+
+  health(): RedisStoreHealth {
+    const state = this.closed ? 'closed' : this.down ? 'down' : this.redis.status === 'ready' ? 'up' : 'connecting';
+    return { store: 'redis', url: this.url, state, pending: this.pending.size, ...(this.down && this.lastError ? { error: this.lastError } : {}) };
+  }
+
+  configure(cluster: string, limits: AffinityLimits): void {
+    const state = this.clusters.get(cluster);
+    if (state) {
+      state.limits = { ...limits };
+      this.evictOver(state);
+      return;
+    }
+    this.clusters.set(cluster, { limits: { ...limits }, map: new Map() });
+    this.sub.subscribe(channelOf(cluster)).catch(() => {});
+    this.warm(cluster);
+  }
+
+  unload(cluster: string): void {
+    if (!this.clusters.delete(cluster)) return;
+    this.warmed.delete(cluster);
+    this.sub.unsubscribe(channelOf(cluster)).catch(() => {});
+  }
+
+  get(cluster: string, client: string): string | undefined {
+    const state = this.clusters.get(cluster);
+    if (!state) return undefined;
+    const binding = state.map.get(client);
+    if (binding && this.now() - binding.seen <= state.limits.ttl) return binding.node;
+    if (binding) state.map.delete(client);
+    this.fetch(cluster, client);
+    return undefined;
+  }
+
+  set(cluster: string, client: string, node: string): void {
+    const state = this.clusters.get(cluster);
+    if (!state) return;
+    const before = state.map.get(client);
+    const binding: Binding = { node, seen: this.now() };
+    state.map.delete(client);
+    state.map.set(client, binding);
+    this.evictOver(state);
+    this.queue({ cluster, client, binding, announce: before?.node !== node });
+  }
+
+  delete(cluster: string, client: string): void {
+    const state = this.clusters.get(cluster);
+    if (!state) return;
+    state.map.delete(client);
+    this.queue({ cluster, client, binding: null, announce: true });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.sub.disconnect();
+    // quit runs after the pipeline just sent; when down, nothing more can be written.
+    if (this.redis.status === 'ready') this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
+  }
+
+  private evictOver(state: ClusterState): void {
+    // Redis expires evicted keys itself (PX): memory only is bounded here.
+    for (const client of state.map.keys()) {
+      if (state.map.size <= state.limits.maxEntries) break;
+      state.map.delete(client);
+    }
+  }
+
+  private queue(p: Pending): void {
+    if (this.closed) return;
+    const key = `${p.cluster}\0${p.client}`;
+    const old = this.pending.get(key);
+    if (old) p.announce ||= old.announce;
+    this.pending.delete(key);
+    this.pending.set(key, p);
+    for (const k of this.pending.keys()) {
+      if (this.pending.size <= this.maxPending) break;
+      this.pending.delete(k);
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.flushInterval).unref();
+  }
+
+  /** Sends what is queued, in one pipeline; kept queued while Redis is down. */
+  private flush(): void {
+    if (this.closed || this.pending.size === 0 || this.redis.status !== 'ready') return;
+    const batch = [...this.pending.values()];
+    this.pending.clear();
+    const pipe = this.redis.pipeline();
+    for (const p of batch) {
+      const ttl = this.clusters.get(p.cluster)?.limits.ttl;
+      const key = keyOf(p.cluster, p.client);
+      if (p.binding === null) pipe.del(key);
+      else if (ttl !== undefined) pipe.set(key, p.binding.node, 'PX', Math.max(1, ttl));
+      if (p.announce) {
+        const msg: Announce = { from: this.id, client: p.client, node: p.binding?.node ?? null, seen: p.binding?.seen ?? 0 };
+        pipe.publish(channelOf(p.cluster), JSON.stringify(msg));
+      }
+    }
+    pipe.exec().then(
+      (results) => {
+        const failed = results?.find(([err]) => err)?.[0];
+        if (failed) this.requeue(batch, failed);
+      },
+      (err: unknown) => this.requeue(batch, err),
+    );
+  }
+
+  private requeue(batch: Pending[], err: unknown): void {
+    if (this.closed) return;
+    // Newer writes of the same client win over the failed ones.
+    for (const p of batch) {
+      const key = `${p.cluster}\0${p.client}`;
+      if (!this.pending.has(key)) this.pending.set(key, p);
+    }
+    this.failed(err, 'Redis writes failed; they stay queued');
+  }
+
+  private fetch(cluster: string, client: string): void {
+    const key = keyOf(cluster, client);
+    if (this.closed || this.fetching.has(key) || this.fetching.size >= this.maxFetches || this.redis.status !== 'ready') return;
+    this.fetching.add(key);
+    this.redis
+      .multi()
+      .get(key)
+      .pttl(key)
+      .exec()
+      .then(
+        (results) => {
+          const node = results?.[0]?.[1];
+          const left = results?.[1]?.[1];
+          const state = this.clusters.get(cluster);
+          if (!state || typeof node !== 'string' || typeof left !== 'number' || state.map.has(client)) return;
+          // Last seen when the key was written: its TTL ran from there.
+          const seen = left < 0 ? this.now() : this.now() - Math.max(0, state.limits.ttl - left);
+          state.map.set(client, { node, seen });
+          this.evictOver(state);
+        },
+        () => {},
+      )
+      .finally(() => this.fetching.delete(key));
+  }
+
+  /** Loads a cluster's bindings from Redis in the background, newest last (they go last). */
+  private warm(cluster: string): void {
+    const state = this.clusters.get(cluster);
+    if (!state || this.closed || this.warmed.has(cluster) || this.redis.status !== 'ready') return;
+    this.warmed.add(cluster);
+    // Twins may hold more than one balancer's `maxEntries` between them: look at a few
+    // times as many keys and keep the most recently seen.
+    const most = state.limits.maxEntries * 4;
+    const load = async () => {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await this.redis.scan(cursor, 'MATCH', `${keyOf(cluster, '')}*`, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0' && keys.length < most);
+      const pipe = this.redis.pipeline();
+      for (const key of keys.slice(0, most)) pipe.get(key).pttl(key);
+      const results = (await pipe.exec()) ?? [];
+      const now = this.now();
+      const found: [string, Binding][] = [];
+      for (let i = 0; i + 1 < results.length; i += 2) {
+        const node = results[i]![1];
+        const left = results[i + 1]![1];
+        if (typeof node !== 'string' || typeof left !== 'number') continue;
+        found.push([keys[i / 2]!.slice(keyOf(cluster, '').length), { node, seen: left < 0 ? now : now - Math.max(0, state.limits.ttl - left) }]);
+      }
+      found.sort((x, y) => x[1].seen - y[1].seen);
+      if (this.clusters.get(cluster) !== state) return;
+      // Bindings made here meanwhile are newer: only the room left is filled, newest first.
+      const fresh = found.filter(([client]) => !state.map.has(client));
+      const room = Math.max(0, state.limits.maxEntries - state.map.size);
+      for (const [client, binding] of fresh.slice(Math.max(0, fresh.length - room))) state.map.set(client, binding);
+    };
+    load().catch(() => this.warmed.delete(cluster));
+  }
+
+  private heard(channel: string, text: string): void {
+    let m: Announce;
+    try {
+      m = JSON.parse(text) as Announce;
+    } catch {
+      return;
+    }
+    if (m.from === this.id || !channel.startsWith('pb:aff:')) return;
+    const state = this.clusters.get(channel.slice('pb:aff:'.length));
+    if (!state || typeof m.client !== 'string') return;
+    state.map.delete(m.client);
+    if (typeof m.node === 'string') {
+      state.map.set(m.client, { node: m.node, seen: typeof m.seen === 'number' ? m.seen : this.now() });
+      this.evictOver(state);
+    }
+  }
+
+  private failed(err: unknown, what: string): void {
+    this.lastError = describe(err);
+    if (this.down || this.closed) return;
+    this.down = true;
+    this.onError(err, what);
+  }
+
+  private ready(): void {
+    this.everUp = true;
+    if (this.down) {
+      this.down = false;
+      this.lastError = undefined;
+      this.onRecover();
+    }
+    for (const cluster of this.clusters.keys()) this.warm(cluster);
+    this.flush();
+  }
+
+  /** True once Redis answered at least once (for tests and status). */
+  get connected(): boolean {
+    return this.everUp && !this.down && this.redis.status === 'ready';
+  }
+}
