@@ -23,22 +23,11 @@ import type { Logger } from '../../core/logger.ts';
 import { checkAnswer, MAX_ANSWER_LENGTH, MAX_ERROR_LINE } from '../../core/policy-answer.ts';
 import { bufferBytes, PRELUDE, readBuffer } from '../../core/sandbox-prelude.ts';
 import type { ClientView, NodeView } from '../../core/types.ts';
+import { nodeView } from '../../test/helpers/views.ts';
 
-const node = (id: string): NodeView => ({
-  id,
-  loadFactor: 1,
-  activeConnections: 0,
-  totalConnections: 0,
-  connectionRate: 0,
-  bytesRate: 0,
-  recentFailures: 0,
-  connectLatency: 0,
-  state: 'green',
-  metrics: {},
-});
 
 /** Candidates: short, unicode, and one of exactly the longest id taken. */
-export const NODES: readonly NodeView[] = [node('a'), node('node-10'), node('ü-ß'), node('n'.repeat(MAX_ANSWER_LENGTH))];
+export const NODES: readonly NodeView[] = [nodeView('a'), nodeView('node-10'), nodeView('ü-ß'), nodeView('n'.repeat(MAX_ANSWER_LENGTH))];
 const CLIENT: ClientView = { address: '10.0.0.1', port: 40000, listener: 'l' };
 
 /** `data` as an answer: the first byte chooses the kind, the rest fills it. */

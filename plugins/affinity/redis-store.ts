@@ -20,21 +20,15 @@
  */
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import type { AffinityLimits, AffinityStore } from './store.ts';
+import { describeError } from '../shared/describe-error.ts';
+import type { AffinityLimits, AffinityStore, StoreOptionsBase } from './store.ts';
 
-export interface RedisStoreOptions {
+/** `flushInterval` defaults to 50 ms (the pipeline), `maxPending` to 100,000 writes. */
+export interface RedisStoreOptions extends StoreOptionsBase {
   /** `redis://host:port/db`. */
   url: string;
-  /** Milliseconds between a write and the pipeline that sends it (default 50). */
-  flushInterval?: number;
-  /** Most queued writes kept while Redis is unreachable (default 100,000). */
-  maxPending?: number;
   /** Most background fetches in flight (default 1,000); past it a miss is not fetched. */
   maxFetches?: number;
-  /** The clock, epoch ms. */
-  now?: () => number;
-  onError?: (err: unknown, what: string) => void;
-  onRecover?: () => void;
 }
 
 export interface RedisStoreHealth {
@@ -76,10 +70,6 @@ interface Pending {
 
 export const keyOf = (cluster: string, client: string) => `pb:aff:${cluster}:${client}`;
 export const channelOf = (cluster: string) => `pb:aff:${cluster}`;
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 export class RedisAffinityStore implements AffinityStore {
   readonly url: string;
@@ -332,7 +322,7 @@ export class RedisAffinityStore implements AffinityStore {
   }
 
   private failed(err: unknown, what: string): void {
-    this.lastError = describe(err);
+    this.lastError = describeError(err);
     if (this.down || this.closed) return;
     this.down = true;
     this.onError(err, what);

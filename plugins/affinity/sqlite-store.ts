@@ -29,25 +29,19 @@
  */
 import type Database from 'better-sqlite3';
 import { currentInode, isCorruption, openAffinityDatabase, reopenAfterCorruption, type OpenDatabase, type Statements } from './sqlite-open.ts';
-import type { AffinityLimits, AffinityStore } from './store.ts';
+import type { AffinityLimits, AffinityStore, StoreOptionsBase } from './store.ts';
 
-export interface SqliteStoreOptions {
+/**
+ * `flushInterval` defaults to 250 ms, `maxPending` to twice every cluster's bound plus
+ * 10,000; `onError` is also told of a damaged file set aside.
+ */
+export interface SqliteStoreOptions extends StoreOptionsBase {
   /** Path of the database file (its folder is created), or `':memory:'`. */
   file: string;
-  /** Milliseconds between a write and the flush that persists it (default 250). */
-  flushInterval?: number;
   /** Milliseconds between prunes of expired rows and entries (default 60 s). */
   pruneInterval?: number;
   /** Longest wait for a lock held by another process, in ms (default 200). */
   busyTimeout?: number;
-  /** Most queued writes kept while writing fails (default: twice every cluster's bound, plus 10,000). */
-  maxPending?: number;
-  /** The clock, epoch ms (tests move it). */
-  now?: () => number;
-  /** Told about failures (and a damaged file set aside); the store keeps working from memory. */
-  onError?: (err: unknown, what: string) => void;
-  /** Told when writing works again after a failure. */
-  onRecover?: () => void;
 }
 
 interface Binding {

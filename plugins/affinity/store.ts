@@ -16,6 +16,20 @@ export interface AffinityLimits {
   maxEntries: number;
 }
 
+/** What every store is told at construction, beside its own options. */
+export interface StoreOptionsBase {
+  /** Milliseconds between a write and the batch that persists it. */
+  flushInterval?: number;
+  /** Most queued writes kept while writing fails. */
+  maxPending?: number;
+  /** The clock, epoch ms (tests move it). */
+  now?: () => number;
+  /** Told about failures; the store keeps working from memory. */
+  onError?: (err: unknown, what: string) => void;
+  /** Told when writing works again after a failure. */
+  onRecover?: () => void;
+}
+
 export interface AffinityStore {
   /**
    * Set (or change, on a reload) a cluster's limits. The first call for a cluster loads its
