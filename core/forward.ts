@@ -175,9 +175,9 @@ export class Connection implements EndpointListener {
       'node unavailable for this connection',
     );
     const cap = this.gen.config.maxFallovers;
+    const tried = () => this.ctx.failed.map((n) => n.key).join(', ');
     if (this.ctx.failed.length > cap) {
-      const tried = this.ctx.failed.map((n) => n.key).join(', ');
-      return this.abort('unavailable', `gave up after ${cap} fall-overs (maxFallovers; tried ${tried}; last: ${describeError(err)})`, 'warn');
+      return this.abort('unavailable', `gave up after ${cap} fall-overs (maxFallovers; tried ${tried()}; last: ${describeError(err)})`, 'warn');
     }
     let next: BalancerNode | undefined;
     try {
@@ -191,8 +191,7 @@ export class Connection implements EndpointListener {
       node.fallovers++;
       return this.dial(next);
     }
-    const tried = this.ctx.failed.map((n) => n.key).join(', ');
-    this.abort('unavailable', `no node could be reached (tried ${tried}; last: ${describeError(err)})`, 'warn');
+    this.abort('unavailable', `no node could be reached (tried ${tried()}; last: ${describeError(err)})`, 'warn');
   }
 
   onConnect(upstream: Endpoint): void {
