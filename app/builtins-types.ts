@@ -4,6 +4,7 @@
  * no plugin module, nor the types of the packages plugins use, reaches a user's project.
  */
 import type { AffinityLookup } from '../core/admin/server.ts';
+import type { FleetConnector } from '../core/fleet/types.ts';
 import type { PluginEntry } from '../core/types.ts';
 
 export type { AffinityLookup };
@@ -12,6 +13,8 @@ export type { AffinityLookup };
 export declare const builtinPlugins: () => readonly PluginEntry[];
 /** What the admin API needs of client affinity: `new AdminServer({ ..., affinity: affinityLookup })`. */
 export declare const affinityLookup: AffinityLookup;
+/** The fleet transport on Redis: `new FleetSync({ ..., transport: redisFleet(config.fleet) })`. */
+export declare const redisFleet: FleetConnector;
 /** The worker program of a process group; it loads the built-ins itself. */
 export declare const workerEntry: string;
 
@@ -20,6 +23,8 @@ export interface Assembly {
   builtins: readonly PluginEntry[];
   affinity: AffinityLookup;
   workerEntry: string;
+  /** Opens the transport of `fleet` in the config. */
+  fleet: FleetConnector;
 }
 
 export declare function assembly(): Assembly;

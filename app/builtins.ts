@@ -13,6 +13,7 @@ export type { AffinityLookup, Assembly } from './builtins-types.ts';
 
 export const builtinPlugins: typeof Api.builtinPlugins = builtin.builtinPlugins;
 export const affinityLookup: typeof Api.affinityLookup = builtin.affinityLookup;
+export const redisFleet: typeof Api.redisFleet = builtin.redisFleet;
 export const workerEntry: typeof Api.workerEntry = fileURLToPath(new URL(BUNDLED ? './worker.mjs' : './worker-entry.js', import.meta.url));
 
-export const assembly: typeof Api.assembly = () => ({ builtins: builtinPlugins(), affinity: affinityLookup, workerEntry });
+export const assembly: typeof Api.assembly = () => ({ builtins: builtinPlugins(), affinity: affinityLookup, workerEntry, fleet: redisFleet });

@@ -183,6 +183,11 @@ export class Balancer {
     }));
   }
 
+  /** Operator-set states other than green, by `cluster/id`. */
+  nodeStates(): Record<string, NodeState> {
+    return Object.fromEntries([...this.savedStates].filter(([, s]) => s !== 'green'));
+  }
+
   /**
    * Set a node's state for the next connection. Red closes the node's open connections
    * at once; yellow and green leave them alone. The state is saved in the state directory

@@ -24,6 +24,9 @@ import { nowMs } from './lazy-builtin.ts';
 import { BUNDLED } from './paths.ts';
 import { VERSION } from './version.ts';
 import { watchConfig, type ConfigWatcher } from './watch.ts';
+import { joinFleet } from './fleet/start.ts';
+import type { FleetSync } from './fleet/sync.ts';
+import type { FleetConnector } from './fleet/types.ts';
 
 /**
  * What the command is handed by the place that puts the process together (app/cli.ts):
@@ -34,6 +37,8 @@ export interface CliAssembly {
   /** The worker program, which loads the same built-ins. */
   workerEntry: string;
   affinity?: AffinityLookup;
+  /** Opens a config's `fleet` (without it, a fleet config is logged and left local). */
+  fleet?: FleetConnector;
 }
 
 let assembly: CliAssembly = { builtins: [], workerEntry: '' };
@@ -50,6 +55,7 @@ function printable(config: ResolvedConfig): unknown {
   return JSON.parse(
     JSON.stringify(config, (key, value: unknown) => {
       if ((key === 'hashSecret' || key === 'token') && typeof value === 'string') return '***';
+      if (typeof value === 'string' && /^rediss?:\/\/[^/@]*:[^/@]*@/.test(value)) return value.replace(/(\/\/[^/:@]*:)[^/@]*@/, '$1***@');
       if (typeof value === 'function') return '[function]';
       return value;
     }),
@@ -81,6 +87,7 @@ async function start(options: { config?: string } & AdminFlags): Promise<void> {
   let starting: Promise<ListeningAddress[]> | undefined;
   let watcher: ConfigWatcher | undefined;
   let admin: AdminServer | undefined;
+  let fleet: FleetSync | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
@@ -90,6 +97,7 @@ async function start(options: { config?: string } & AdminFlags): Promise<void> {
     }
     void watcher?.close();
     void admin?.close();
+    void fleet?.stop();
     // The line is printed once every process has closed the listeners, so it is true.
     const stopped = (starting ?? Promise.resolve())
       .catch(() => undefined)
@@ -120,11 +128,13 @@ async function start(options: { config?: string } & AdminFlags): Promise<void> {
       `${describeListening(config, addresses)}\n` +
       (fds ? `${describeFdLimit(fds)}\n` : ''),
   );
+  fleet = joinFleet(config, group, assembly.fleet, logger);
   try {
-    admin = await startAdmin(config, adminAt, group, watcher, logger);
+    admin = await startAdmin(config, adminAt, group, watcher, logger, fleet);
   } catch (err) {
     // No half-started balancer: one nobody can control is closed again, listeners and all.
     await watcher.close();
+    await fleet?.stop();
     await group.stopAccepting().catch(() => undefined);
     await group.stop(0);
     throw err;
@@ -144,14 +154,21 @@ async function start(options: { config?: string } & AdminFlags): Promise<void> {
  * balancer that runs on without its control would ignore every later `protobalance node`
  * or `reload`, or worse, leave them to whatever else holds the port.
  */
-async function startAdmin(config: ResolvedConfig, at: AdminAddress | undefined, group: ProcessGroup, watcher: ConfigWatcher, logger: Logger): Promise<AdminServer | undefined> {
+async function startAdmin(
+  config: ResolvedConfig,
+  at: AdminAddress | undefined,
+  group: ProcessGroup,
+  watcher: ConfigWatcher,
+  logger: Logger,
+  fleet: FleetSync | undefined,
+): Promise<AdminServer | undefined> {
   const file = path.basename(config.source ?? 'config');
   if (!at) {
     process.stdout.write(`admin API off (admin: false in ${file})\n`);
     return undefined;
   }
   const token = adminToken(config.admin.token, config.stateDir);
-  const admin = new AdminServer({ group, token, logger, affinity: assembly.affinity, reload: (reason) => watcher.reload(reason) });
+  const admin = new AdminServer({ group, token, logger, affinity: assembly.affinity, fleet, reload: (reason) => watcher.reload(reason) });
   let a: AddressInfo;
   try {
     a = await admin.listen(at.host, at.port);
@@ -169,7 +186,9 @@ async function startAdmin(config: ResolvedConfig, at: AdminAddress | undefined, 
     : process.env.PB_ADMIN_TOKEN
       ? 'the PB_ADMIN_TOKEN environment variable'
       : path.join(config.stateDir, TOKEN_FILE);
-  process.stdout.write(`admin API on ${adminUrl({ host: a.address, port: a.port })} (token: ${where})\n`);
+  const url = adminUrl({ host: a.address, port: a.port });
+  fleet?.setAdmin(url);
+  process.stdout.write(`admin API on ${url} (token: ${where})\n`);
   return admin;
 }
 

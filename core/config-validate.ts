@@ -20,19 +20,9 @@ import { DEFAULTS, LOAD_FACTOR } from './config-defaults.ts';
 import { checkKeys, duration, fieldPath, findCycle, isObject, listed, NAME, NAME_TEXT, nameText, optionalString, Problems, show, TIMER_MAX_MS } from './config-fields.ts';
 import { adminOf, healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
 import { checkAlgorithmFiles, policyDirsOf } from './config-paths.ts';
+import { affinityDefaultsOf, clusterAffinityOf, fleetOf, type AffinityDefaults } from './config-shared-state.ts';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-/** `redis://[user:pass@]host[:port][/db]` (or `rediss://`), as the Redis affinity store takes it. */
-function isRedisUrl(v: unknown): v is string {
-  if (typeof v !== 'string') return false;
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d*)?$/.test(u.pathname);
-  } catch {
-    return false;
-  }
-}
-
 const HOST_TEXT = 'an IP address or a host name (at most 253 characters, labels of 1-63 letters, digits, "_" or "-")';
 
 function listeners(p: Problems, raw: unknown): ResolvedListener[] {
@@ -138,7 +128,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number): Re
 }
 
 
-function clusters(p: Problems, raw: unknown, connectTimeout: number): Record<string, ResolvedCluster> {
+function clusters(p: Problems, raw: unknown, connectTimeout: number, affinityDefaults: AffinityDefaults): Record<string, ResolvedCluster> {
   if (!isObject(raw) || Object.keys(raw).length === 0) {
     p.add('clusters', 'an object of named clusters', raw);
     return {};
@@ -157,26 +147,7 @@ function clusters(p: Problems, raw: unknown, connectTimeout: number): Record<str
       p.add(`${f}.balanceOptions`, 'an object', c.balanceOptions);
     }
     const hashSecret = optionalString(p, `${f}.hashSecret`, c.hashSecret) ?? (process.env.PB_HASH_SECRET || undefined);
-    let affinity = { enabled: false, ttl: DEFAULTS.affinityTtl, maxEntries: DEFAULTS.affinityMaxEntries };
-    if (c.affinity !== undefined) {
-      if (!isObject(c.affinity)) p.add(`${f}.affinity`, 'an object { enabled, ttl, maxEntries }', c.affinity);
-      else {
-        checkKeys(p, `${f}.affinity`, c.affinity, ['enabled', 'ttl', 'maxEntries', 'store']);
-        const { enabled = true, maxEntries = DEFAULTS.affinityMaxEntries } = c.affinity;
-        if (typeof enabled !== 'boolean') p.add(`${f}.affinity.enabled`, 'true or false', enabled);
-        if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
-          p.add(`${f}.affinity.maxEntries`, 'a whole number of at least 1', maxEntries);
-        }
-        const store = c.affinity.store;
-        if (store !== undefined && !isRedisUrl(store)) p.add(`${f}.affinity.store`, "a redis:// URL ('redis://host:port/db')", store);
-        affinity = {
-          enabled: enabled === true,
-          ttl: duration(p, `${f}.affinity.ttl`, c.affinity.ttl, DEFAULTS.affinityTtl),
-          maxEntries: typeof maxEntries === 'number' ? maxEntries : DEFAULTS.affinityMaxEntries,
-          ...(typeof store === 'string' && isRedisUrl(store) ? { store } : {}),
-        };
-      }
-    }
+    const affinity = clusterAffinityOf(p, `${f}.affinity`, c.affinity, affinityDefaults);
     const fallover = optionalString(p, `${f}.fallover`, c.fallover);
     if (fallover !== undefined && !Object.hasOwn(raw, fallover)) {
       p.say(`${f}.fallover`, `no cluster ${show(fallover)} (clusters: ${listed(Object.keys(raw))})`);
@@ -231,10 +202,11 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
   checkKeys(p, '', raw, [
     'listeners', 'clusters', 'connectTimeout', 'retryInterval', 'drainTimeout', 'idleTimeout',
     'rateWindow', 'sandbox', 'watch', 'stateDir', 'admin', 'plugins', 'log', 'workers', 'dataPath', 'policyDirs', 'maxFallovers',
+    'affinity', 'fleet',
   ]);
   const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout, TIMER_MAX_MS);
   const ls = listeners(p, raw.listeners);
-  const cs = clusters(p, raw.clusters, connectTimeout);
+  const cs = clusters(p, raw.clusters, connectTimeout, affinityDefaultsOf(p, raw.affinity));
   ls.forEach((l, i) => {
     if (Object.keys(cs).length > 0 && !Object.hasOwn(cs, l.cluster)) {
       p.say(`listeners[${i}].cluster`, `no cluster ${show(l.cluster)} (clusters: ${listed(Object.keys(cs))})`);
@@ -269,6 +241,7 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
     log: { level: (log.level as LogLevel | undefined) ?? DEFAULTS.logLevel, access: log.access === true },
     workers: workersOf(p, raw.workers),
     dataPath: dataPathOf(p, raw.dataPath),
+    fleet: fleetOf(p, raw.fleet),
   };
   if (p.list.length > 0) {
     const head = p.list.length === 1 ? p.list[0] : `${p.list.length} problems: ${p.list.join('; ')}`;

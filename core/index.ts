@@ -15,11 +15,13 @@ export { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.
 export { createSandboxRunner, type SandboxLimits } from './sandbox.ts';
 export type { AlgorithmHealth, NodeChooser, RegisterOptions } from './algorithms.ts';
 export { VERSION } from './version.ts';
-export { ProcessGroup, type GroupOptions } from './workers/group.ts';
+export { ProcessGroup, type ChangeOrigin, type GroupOptions } from './workers/group.ts';
 export type { Peers } from './workers/peers.ts';
 export type { ListenerStatus, NodeStatus, Snapshot } from './status.ts';
 export type { RuntimeChanges } from './runtime-changes.ts';
 export { addNode, ChangeError, removeNode, setLoadFactor, setRoute, type ChangeBase } from './runtime-ops.ts';
 export { AdminServer, type AdminOptions } from './admin/server.ts';
+export { FleetSync, type FleetStatus, type FleetSyncOptions } from './fleet/sync.ts';
+export type { FleetConnector, FleetLinkState, FleetMember, FleetSnapshot, FleetState, FleetTransport, PublishedBy, PublishOptions } from './fleet/types.ts';
 export type * from './types.ts';
 export { lazyBuiltin, lazyNet } from './lazy-builtin.ts';

@@ -67,8 +67,32 @@ export interface AffinityConfig {
   enabled?: boolean | undefined;
   ttl?: Duration | undefined;
   maxEntries?: number | undefined;
-  /** Where bindings live: a `redis://host:port/db` URL shared by twin balancers (default: SQLite in the state directory). */
+  /**
+   * Where bindings live: a `redis://host:port/db` URL shared by twin balancers, or
+   * `'sqlite'` (in the state directory; the default unless the top level names Redis).
+   */
   store?: string | undefined;
+}
+
+/** The top-level `affinity`: what every cluster's `affinity` starts from (it enables none). */
+export interface AffinityDefaultsConfig {
+  ttl?: Duration | undefined;
+  maxEntries?: number | undefined;
+  /** `redis://host:port/db` for every cluster with affinity, unless it says otherwise. */
+  store?: string | undefined;
+}
+
+/**
+ * Balancers sharing node states (green, yellow, red) and runtime changes (load factors,
+ * added and removed nodes, routes) through Redis: a change made on one reaches all.
+ */
+export interface FleetConfig {
+  /** `redis://host:port/db`. */
+  redis: string;
+  /** The fleet's name, the same on every balancer of it. */
+  name: string;
+  /** This balancer's name in the fleet (default: host name and process id). */
+  member?: string | undefined;
 }
 
 export interface ClusterConfig {
@@ -163,6 +187,10 @@ export interface Config {
    * from. A policy path outside all of them is refused.
    */
   policyDirs?: string[] | undefined;
+  /** Affinity defaults of every cluster, e.g. `{ store: 'redis://…' }` once for all. */
+  affinity?: AffinityDefaultsConfig | undefined;
+  /** Share node states and runtime changes with other balancers through Redis. */
+  fleet?: FleetConfig | undefined;
 }
 
 // ─── config after validation ────────────────────────────────────────────────
@@ -239,6 +267,8 @@ export interface ResolvedConfig {
   /** Processes in all, the primary included (1 = no workers). */
   workers: number;
   dataPath: 'auto' | 'fast' | 'net';
+  /** The fleet this balancer is a member of, if any. */
+  fleet: { redis: string; name: string; member: string } | undefined;
 }
 
 // ─── what algorithms and policies see ───────────────────────────────────────

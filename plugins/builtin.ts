@@ -9,6 +9,7 @@ import balancers from './balancers/index.ts';
 import fallover from './fallover/chain.ts';
 import activeCheck from './health/active-check.ts';
 import nodeStateFilter from './health/node-state-filter.ts';
+import { redisFleet } from './fleet/redis-fleet.ts';
 import accessLog from './logging/access-log.ts';
 import loadProbe from './metrics/load-probe.ts';
 
@@ -19,3 +20,6 @@ export function builtinPlugins(): readonly PluginEntry[] {
 
 /** What the admin API needs of client affinity (`GET` / `DELETE /api/affinity/...`). */
 export const affinityLookup = { bound: boundNode, forget: forgetClient };
+
+/** The transport of a config's `fleet`. */
+export { redisFleet };

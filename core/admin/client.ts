@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config-load.ts';
 import { ErrorCodes, pbError } from '../errors.ts';
+import type { FleetStatus } from '../fleet/sync.ts';
 import type { RuntimeChanges } from '../runtime-changes.ts';
 import { adminAddress, adminUrl, MARK_HEADER } from './address.ts';
 import { TOKEN_FILE } from './token.ts';
@@ -100,6 +101,13 @@ function describeChanges(c: RuntimeChanges | undefined): string {
   return lines.length === 0 ? '' : `\n\nchanged at run time (kept until the config file changes the same thing):\n${lines.map((l) => `  ${l}`).join('\n')}`;
 }
 
+function describeFleet(f: FleetStatus | undefined): string {
+  if (!f) return '';
+  const link = f.link === 'up' ? `Redis up at ${f.store}` : `Redis ${f.link} at ${f.store}${f.unpublished ? '; a change made here waits to be shared' : ''}`;
+  const members = f.members.map((m) => `  ${m.member}${m.self ? ' (this balancer)' : ''}: ${m.host} pid ${m.pid}, version ${m.version}${m.admin ? `, admin ${m.admin}` : ''}`);
+  return `\n\nfleet ${f.name}, member ${f.member}, version ${f.version} (${link}):\n${members.length > 0 ? members.join('\n') : '  (no member listed: Redis unreachable)'}`;
+}
+
 export async function status(o: ControlOptions): Promise<string> {
   const s = await call(o, 'GET', '/status');
   if (o.json) return JSON.stringify(s, null, 2);
@@ -116,7 +124,7 @@ export async function status(o: ControlOptions): Promise<string> {
       rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), String(n.fallovers ?? 0), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
     }
   }
-  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}${describeChanges(s.runtimeChanges as RuntimeChanges | undefined)}`;
+  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}${describeChanges(s.runtimeChanges as RuntimeChanges | undefined)}${describeFleet(s.fleet as FleetStatus | undefined)}`;
 }
 
 function nodePath(node: string): { cluster: string; id: string; path: string } {

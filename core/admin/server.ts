@@ -33,6 +33,7 @@ import type { NodeState } from '../types.ts';
 import { sumSnapshots } from '../status.ts';
 import { VERSION } from '../version.ts';
 import type { ReloadOutcome } from '../watch.ts';
+import type { FleetStatus } from '../fleet/sync.ts';
 import type { ProcessGroup } from '../workers/group.ts';
 import { MARK_HEADER } from './address.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
@@ -59,6 +60,8 @@ export interface AdminOptions {
   /** Affinity lookups for `/api/affinity/...`; without it those answer 404. */
   affinity?: AffinityLookup;
   group: ProcessGroup;
+  /** The fleet this balancer is a member of: its link and members are in the status. */
+  fleet?: { status(): Promise<FleetStatus> } | undefined;
   token: string;
   logger: Logger;
   /** Reload the config file (the watcher's reload, so file edits and API share one queue). */
@@ -245,6 +248,7 @@ export class AdminServer {
         nodes: nodes.filter((n) => n.cluster === c.name),
       })),
       runtimeChanges: g.balancer.runtimeChanges(),
+      ...(this.o.fleet ? { fleet: await this.o.fleet.status() } : {}),
     };
   }
 

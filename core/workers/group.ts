@@ -58,6 +58,9 @@ export interface GroupOptions {
   applyTimes?: { slowMs: number; maxMs: number };
 }
 
+/** Who made a change: this balancer's operator, or another balancer of its fleet. */
+export type ChangeOrigin = 'local' | 'fleet';
+
 interface Worker {
   index: number;
   child: ChildProcess;
@@ -83,6 +86,7 @@ export class ProcessGroup {
   /** Reloads and runtime changes, one at a time through every process. */
   private queue: Promise<unknown> = Promise.resolve();
   private changeCount = 0;
+  private readonly changeListeners: ((origin: ChangeOrigin) => void)[] = [];
 
   constructor(options: GroupOptions) {
     this.options = options;
@@ -129,10 +133,29 @@ export class ProcessGroup {
   /** Resolves when every worker forked at start serves (or failed to, which is logged). */
   workersReady: Promise<void> = Promise.resolve();
 
-  /** Set a node's state in every process; resolves when all have it. */
-  async setNodeState(key: string, state: NodeState): Promise<void> {
+  /**
+   * Set a node's state in every process; resolves when all have it. `origin` says who
+   * asked (`'fleet'`: another balancer of the fleet), for the change listeners.
+   */
+  async setNodeState(key: string, state: NodeState, origin: ChangeOrigin = 'local'): Promise<void> {
     this.balancer.setNodeState(key, state);
     await this.askAll({ op: 'setNodeState', key, state });
+    this.changed(origin);
+  }
+
+  /** Told after a node state or runtime change is in every process (not after reloads). */
+  onChange(listener: (origin: ChangeOrigin) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(origin: ChangeOrigin): void {
+    for (const l of this.changeListeners) {
+      try {
+        l(origin);
+      } catch (err) {
+        this.logger.error({ err: describeError(err) }, 'a change listener failed');
+      }
+    }
   }
 
   /**
@@ -152,10 +175,11 @@ export class ProcessGroup {
    * the config as served once every change before it is done, and says the new changes.
    * Its errors (ChangeError) are thrown and change nothing.
    */
-  change(make: (base: ChangeBase) => RuntimeChanges): Promise<void> {
+  change(make: (base: ChangeBase) => RuntimeChanges, origin: ChangeOrigin = 'local'): Promise<void> {
     return this.serially(async () => {
       await this.balancer.applyChanges(make(this.balancer.changeBase()));
       await this.everyWorker('changes');
+      this.changed(origin);
     });
   }
 

@@ -18,9 +18,11 @@
  * once per outage, `onRecover` when Redis is back (ioredis reconnects with backoff), and
  * `health()` says which. The queued writes are sent after the reconnection.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../shared/describe-error.ts';
+import { openRedis, redactRedisUrl } from '../shared/redis-connection.ts';
+import { channelOf, keyOf, seenFrom, storedBindings, type Binding } from './redis-keys.ts';
 import type { AffinityLimits, AffinityStore, StoreOptionsBase } from './store.ts';
 
 /** `flushInterval` defaults to 50 ms (the pipeline), `maxPending` to 100,000 writes. */
@@ -42,10 +44,6 @@ export interface RedisStoreHealth {
   error?: string;
 }
 
-interface Binding {
-  node: string;
-  seen: number;
-}
 
 interface ClusterState {
   limits: AffinityLimits;
@@ -68,8 +66,7 @@ interface Pending {
   announce: boolean;
 }
 
-export const keyOf = (cluster: string, client: string) => `pb:aff:${cluster}:${client}`;
-export const channelOf = (cluster: string) => `pb:aff:${cluster}`;
+export { channelOf, keyOf };
 
 export class RedisAffinityStore implements AffinityStore {
   readonly url: string;
@@ -95,24 +92,15 @@ export class RedisAffinityStore implements AffinityStore {
   private readonly onRecover: () => void;
 
   constructor(options: RedisStoreOptions) {
-    const u = new URL(options.url);
-    if (u.password) u.password = '***';
-    this.url = u.toString();
+    this.url = redactRedisUrl(options.url);
     this.flushInterval = options.flushInterval ?? 50;
     this.maxPending = options.maxPending ?? 100_000;
     this.maxFetches = options.maxFetches ?? 1_000;
     this.now = options.now ?? Date.now;
     this.onError = options.onError ?? (() => {});
     this.onRecover = options.onRecover ?? (() => {});
-    const common = {
-      // Fail commands at once while disconnected: the queue here keeps what matters.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2_000,
-      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
-    };
-    this.redis = new Redis(options.url, common);
-    this.sub = new Redis(options.url, { ...common, enableOfflineQueue: true });
+    this.redis = openRedis(options.url);
+    this.sub = openRedis(options.url, 'subscriber');
     this.redis.on('error', (err: unknown) => this.failed(err, 'Redis unreachable; serving bindings from memory'));
     this.redis.on('ready', () => this.ready());
     this.redis.on('close', () => this.failed(new Error('connection to Redis closed'), 'Redis unreachable; serving bindings from memory'));
@@ -257,9 +245,7 @@ export class RedisAffinityStore implements AffinityStore {
           const left = results?.[1]?.[1];
           const state = this.clusters.get(cluster);
           if (!state || typeof node !== 'string' || typeof left !== 'number' || state.map.has(client)) return;
-          // Last seen when the key was written: its TTL ran from there.
-          const seen = left < 0 ? this.now() : this.now() - Math.max(0, state.limits.ttl - left);
-          state.map.set(client, { node, seen });
+          state.map.set(client, { node, seen: seenFrom(left, state.limits.ttl, this.now()) });
           this.evictOver(state);
         },
         () => {},
@@ -276,25 +262,7 @@ export class RedisAffinityStore implements AffinityStore {
     // times as many keys and keep the most recently seen.
     const most = state.limits.maxEntries * 4;
     const load = async () => {
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await this.redis.scan(cursor, 'MATCH', `${keyOf(cluster, '')}*`, 'COUNT', 1000);
-        cursor = next;
-        keys.push(...found);
-      } while (cursor !== '0' && keys.length < most);
-      const pipe = this.redis.pipeline();
-      for (const key of keys.slice(0, most)) pipe.get(key).pttl(key);
-      const results = (await pipe.exec()) ?? [];
-      const now = this.now();
-      const found: [string, Binding][] = [];
-      for (let i = 0; i + 1 < results.length; i += 2) {
-        const node = results[i]![1];
-        const left = results[i + 1]![1];
-        if (typeof node !== 'string' || typeof left !== 'number') continue;
-        found.push([keys[i / 2]!.slice(keyOf(cluster, '').length), { node, seen: left < 0 ? now : now - Math.max(0, state.limits.ttl - left) }]);
-      }
-      found.sort((x, y) => x[1].seen - y[1].seen);
+      const found = await storedBindings(this.redis, cluster, state.limits.ttl, most, this.now());
       if (this.clusters.get(cluster) !== state) return;
       // Bindings made here meanwhile are newer: only the room left is filled, newest first.
       const fresh = found.filter(([client]) => !state.map.has(client));

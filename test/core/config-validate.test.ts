@@ -149,7 +149,7 @@ errors('unknown field (a typo) is reported with the known ones', () => {
 errors('wrong type for a nested object', () => {
   assert.is(
     problem(withCluster((c) => ((c.clusters.web as unknown as Record<string, unknown>).affinity = true))),
-    'clusters.web.affinity: expected an object { enabled, ttl, maxEntries }, got true',
+    'clusters.web.affinity: expected an object { enabled, ttl, maxEntries, store }, got true',
   );
 });
 
