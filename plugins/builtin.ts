@@ -4,7 +4,7 @@
  * places that put a process together (app/) hand these to it.
  */
 import type { PluginEntry } from 'protobalance';
-import affinity, { boundNode, forgetClient } from './affinity/index.ts';
+import affinity, { affinityHealth, boundNode, forgetClient } from './affinity/index.ts';
 import balancers from './balancers/index.ts';
 import fallover from './fallover/chain.ts';
 import activeCheck from './health/active-check.ts';
@@ -19,7 +19,7 @@ export function builtinPlugins(): readonly PluginEntry[] {
 }
 
 /** What the admin API needs of client affinity (`GET` / `DELETE /api/affinity/...`). */
-export const affinityLookup = { bound: boundNode, forget: forgetClient };
+export const affinityLookup = { bound: boundNode, forget: forgetClient, health: affinityHealth };
 
 /** The transport of a config's `fleet`. */
 export { redisFleet };

@@ -101,6 +101,21 @@ function describeChanges(c: RuntimeChanges | undefined): string {
   return lines.length === 0 ? '' : `\n\nchanged at run time (kept until the config file changes the same thing):\n${lines.map((l) => `  ${l}`).join('\n')}`;
 }
 
+interface StoreHealth {
+  store?: string;
+  url?: string;
+  file?: string;
+  state?: string;
+  pending?: number;
+  error?: string;
+}
+
+function describeStore(h: StoreHealth): string {
+  if (h.store !== 'redis') return `SQLite ${h.file ?? ''}`.trim();
+  const waiting = h.pending ? `, ${h.pending} write(s) waiting` : '';
+  return `Redis ${h.state ?? '?'} at ${h.url ?? '?'}${waiting}${h.error ? ` (${h.error})` : ''}`;
+}
+
 function describeFleet(f: FleetStatus | undefined): string {
   if (!f) return '';
   const link = f.link === 'up' ? `Redis up at ${f.store}` : `Redis ${f.link} at ${f.store}${f.unpublished ? '; a change made here waits to be shared' : ''}`;
@@ -111,7 +126,7 @@ function describeFleet(f: FleetStatus | undefined): string {
 export async function status(o: ControlOptions): Promise<string> {
   const s = await call(o, 'GET', '/status');
   if (o.json) return JSON.stringify(s, null, 2);
-  const clusters = s.clusters as { name: string; balance: string; nodes: NodeRow[] }[];
+  const clusters = s.clusters as { name: string; balance: string; affinity?: StoreHealth; nodes: NodeRow[] }[];
   const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string; accepted?: number; refused?: number }[];
   const generations = Array.isArray(s.generations) ? ` (each process: ${(s.generations as unknown[]).map(String).join(', ')})` : '';
   const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}${generations}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
@@ -124,7 +139,9 @@ export async function status(o: ControlOptions): Promise<string> {
       rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), String(n.fallovers ?? 0), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
     }
   }
-  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}${describeChanges(s.runtimeChanges as RuntimeChanges | undefined)}${describeFleet(s.fleet as FleetStatus | undefined)}`;
+  const stores = clusters.flatMap((c) => (c.affinity ? [`  ${c.name}: ${describeStore(c.affinity)}`] : []));
+  const affinity = stores.length > 0 ? `\n\naffinity stores:\n${stores.join('\n')}` : '';
+  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}${affinity}${describeChanges(s.runtimeChanges as RuntimeChanges | undefined)}${describeFleet(s.fleet as FleetStatus | undefined)}`;
 }
 
 function nodePath(node: string): { cluster: string; id: string; path: string } {

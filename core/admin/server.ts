@@ -54,6 +54,8 @@ export interface AffinityLookup {
   bound(stateDir: string, cluster: string, client: string): string | undefined;
   /** Forget the binding here and in the group's other processes; false when there was none. */
   forget(stateDir: string, cluster: string, client: string, peers: ProcessGroup['balancer']['peers']): boolean;
+  /** Where a cluster's bindings live and whether that store works now (for status). */
+  health?(stateDir: string, cluster: string): Record<string, unknown> | undefined;
 }
 
 export interface AdminOptions {
@@ -245,6 +247,7 @@ export class AdminServer {
         name: c.name,
         balance: c.config.balance,
         algorithm: health.get(c.name),
+        ...(c.config.affinity.enabled ? { affinity: this.o.affinity?.health?.(g.generation.config.stateDir, c.name) } : {}),
         nodes: nodes.filter((n) => n.cluster === c.name),
       })),
       runtimeChanges: g.balancer.runtimeChanges(),

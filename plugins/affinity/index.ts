@@ -135,24 +135,39 @@ function sqliteAt(file: string): SqliteAffinityStore | undefined {
   return store instanceof SqliteAffinityStore ? store : undefined;
 }
 
+/** The store holding `cluster`'s bindings for `stateDir`'s balancer (SQLite or Redis), while held. */
+function storeServing(stateDir: string, cluster: string): { key: string; store: AffinityStore } | undefined {
+  const file = path.resolve(stateDir, DB_FILE);
+  for (const [key, entry] of shared) {
+    if ((key === file || key.endsWith(`\0${file}`)) && entry.clusters.has(cluster)) return { key, store: entry.store };
+  }
+  return undefined;
+}
+
 /** The node `client` (any address form) is bound to in `cluster`, if any. */
 export function boundNode(stateDir: string, cluster: string, client: string): string | undefined {
   const key = normalizeClientAddress(client);
-  return key === '' ? undefined : affinityStore(stateDir)?.get(cluster, key);
+  return key === '' ? undefined : storeServing(stateDir, cluster)?.store.get(cluster, key);
 }
 
 /**
- * Forget `client`'s binding in `cluster`, here and (through `peers`) in the group's other
- * processes. False when there was none.
+ * Forget `client`'s binding in `cluster`, here and in the group's other processes (through
+ * `peers` for SQLite; Redis tells every process and twin itself). False when there was none.
  */
 export function forgetClient(stateDir: string, cluster: string, client: string, peers: Peers): boolean {
   const key = normalizeClientAddress(client);
-  const file = path.resolve(stateDir, DB_FILE);
-  const store = shared.get(file)?.store;
-  if (key === '' || !store || store.get(cluster, key) === undefined) return false;
-  store.delete(cluster, key);
-  if (peers.shared) peers.send(PEER_TOPIC, { file, cluster, client: key, node: null, seen: 0 } satisfies PeerBinding);
+  const serving = storeServing(stateDir, cluster);
+  if (key === '' || !serving || serving.store.get(cluster, key) === undefined) return false;
+  serving.store.delete(cluster, key);
+  if (peers.shared && !isRedis(serving.key)) peers.send(PEER_TOPIC, { file: serving.key, cluster, client: key, node: null, seen: 0 } satisfies PeerBinding);
   return true;
+}
+
+/** Where `cluster`'s bindings live, and whether that store works now (for status). */
+export function affinityHealth(stateDir: string, cluster: string): Record<string, unknown> | undefined {
+  const serving = storeServing(stateDir, cluster);
+  if (!serving) return undefined;
+  return serving.store instanceof RedisAffinityStore ? { ...serving.store.health() } : { store: 'sqlite', file: serving.key };
 }
 
 const PEER_TOPIC = 'affinity';
