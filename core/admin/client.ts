@@ -130,8 +130,16 @@ export async function status(o: ControlOptions): Promise<string> {
   const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string; accepted?: number; refused?: number }[];
   const generations = Array.isArray(s.generations) ? ` (each process: ${(s.generations as unknown[]).map(String).join(', ')})` : '';
   const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}${generations}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
-  const ls = listeners
-    .map((l) => `  ${l.listener}: ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} -> ${l.cluster} (accepted ${l.accepted ?? 0}, refused ${l.refused ?? 0})`)
+  // A range listener is one row per port in the JSON, with the listener's counts on each: one line here.
+  const byListener = new Map<string, typeof listeners>();
+  for (const l of listeners) byListener.set(l.listener, [...(byListener.get(l.listener) ?? []), l]);
+  const ls = [...byListener.values()]
+    .map((rows) => {
+      const l = rows[0]!;
+      const ports = rows.map((r) => r.port).sort((a, b) => a - b);
+      const port = ports.length === 1 ? String(ports[0]) : `${ports[0]}-${ports[ports.length - 1]} (${ports.length} ports)`;
+      return `  ${l.listener}: ${l.host.includes(':') ? `[${l.host}]` : l.host}:${port} -> ${l.cluster} (accepted ${l.accepted ?? 0}, refused ${l.refused ?? 0})`;
+    })
     .join('\n');
   const rows = [['NODE', 'ADDRESS', 'STATE', 'AVAILABLE', 'FACTOR', 'ACTIVE', 'TOTAL', 'FAILURES', 'FALLOVERS', 'CONN/S', 'BYTES/S']];
   for (const c of clusters) {
