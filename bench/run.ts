@@ -6,11 +6,13 @@
  * rate of the sandboxed round robin against the same balancer running its algorithm in
  * process (bench/compare.ts). Then, side by side, the same kind of load through Proto
  * Balance (client affinity off, then on), HAProxy and nginx with wrk and iperf3
- * (bench/side-by-side.ts). Prints markdown
+ * (bench/side-by-side.ts). Before that, client affinity's cost per connection with its Redis
+ * store against its SQLite store (bench/affinity-stores.ts). Prints markdown
  * tables and writes them, with the date, Node version and machine, to bench/RESULTS.md.
  *
  * `--only=side-by-side` runs just that last part and replaces just its section of
- * bench/RESULTS.md (the section carries its own date). `--workers=N|auto` passes `workers` into
+ * bench/RESULTS.md (the section carries its own date); `--only=affinity` the same for the
+ * affinity stores' part. `--workers=N|auto` passes `workers` into
  * the side-by-side Proto Balance config, once the core has that field.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,6 +22,7 @@ import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { startChild, killAll, type Child } from './children.ts';
+import { AFFINITY_HEADING, AFFINITY_WATCHDOG_MS, affinitySection } from './affinity-stores.ts';
 import { compareRunners, type Comparison } from './compare.ts';
 import { killExternal } from './external.ts';
 import { bulkDownload, bulkUpload, closeAll, keepAlive, newConnections, openIdle, type RateOptions, type RateResult } from './load.ts';
@@ -41,8 +44,8 @@ if (!freshBundle(new URL('../', import.meta.url))) {
   if (built.status !== 0) process.exit(1);
 }
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-if (only !== undefined && only !== 'side-by-side') {
-  process.stderr.write(`bench: --only=${only}: the only part that runs alone is side-by-side\n`);
+if (only !== undefined && only !== 'side-by-side' && only !== 'affinity') {
+  process.stderr.write(`bench: --only=${only}: the parts that run alone are side-by-side and affinity\n`);
   process.exit(2);
 }
 const workersArg = process.argv.find((a) => a.startsWith('--workers='))?.slice('--workers='.length);
@@ -81,7 +84,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(signal === 'SIGINT' ? 130 : 143);
   });
 }
-const watchdogMs = (only ? 0 : P.watchdogMs) + SIDE_PLAN[quick ? 'quick' : 'default'].watchdogMs;
+const sideWatchdogMs = SIDE_PLAN[quick ? 'quick' : 'default'].watchdogMs;
+const watchdogMs = only === 'affinity' ? AFFINITY_WATCHDOG_MS : only ? sideWatchdogMs : P.watchdogMs + AFFINITY_WATCHDOG_MS + sideWatchdogMs;
 const watchdog = setTimeout(() => {
   log(`bench: still running after ${watchdogMs / 1000} s; giving up`);
   killEverything();
@@ -261,6 +265,8 @@ async function main(): Promise<void> {
     }
   }
 
+  log('');
+  const affinity = await affinitySection({ quick, log });
   const side = await runSide();
 
   const rows: Row[] = [
@@ -363,9 +369,9 @@ async function main(): Promise<void> {
     ].map((n) => `- ${n}`),
   ].join('\n');
 
-  const body = [tableText, selectionSection, runnerSection, side.section].join('\n\n');
-  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${side.section}\n`);
-  warnings.push(...side.warnings);
+  const body = [tableText, selectionSection, runnerSection, affinity.section, side.section].join('\n\n');
+  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${affinity.section}\n\n${side.section}\n`);
+  warnings.push(...affinity.warnings, ...side.warnings);
   if (warnings.length > 0) {
     log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; run took ${seconds.toFixed(1)} s`);
     process.exitCode = 1;
@@ -395,7 +401,21 @@ async function mainSideOnly(): Promise<void> {
   log(`\nreplaced the side-by-side section of bench/RESULTS.md; took ${side.seconds.toFixed(1)} s`);
 }
 
-(only ? mainSideOnly() : main()).then(
+/** `--only=affinity`: the affinity stores' part alone; its section of bench/RESULTS.md is replaced, the rest kept. */
+async function mainAffinityOnly(): Promise<void> {
+  log(`Proto Balance benchmark, affinity stores only${quick ? ' (--quick)' : ''}: node ${process.version}, ${machine()}`);
+  const affinity = await affinitySection({ quick, log });
+  process.stdout.write(`\n${affinity.section}\n`);
+  if (affinity.warnings.length > 0) {
+    log(`\n${affinity.warnings.length} phase(s) failed: bench/RESULTS.md left as it was; took ${affinity.seconds.toFixed(1)} s`);
+    process.exitCode = 1;
+    return;
+  }
+  await replaceSection(new URL('./RESULTS.md', import.meta.url), AFFINITY_HEADING, affinity.section);
+  log(`\nreplaced the affinity section of bench/RESULTS.md; took ${affinity.seconds.toFixed(1)} s`);
+}
+
+(only === 'affinity' ? mainAffinityOnly() : only ? mainSideOnly() : main()).then(
   () => {
     clearTimeout(watchdog);
     process.exit(process.exitCode ?? 0);
