@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { describeError } from '../shared/describe-error.ts';
 import { openRedis, redactRedisUrl } from '../shared/redis-connection.ts';
 import { channelOf, keyOf, seenFrom, storedBindings, type Binding } from './redis-keys.ts';
+import { MissLookups } from './redis-lookups.ts';
 import type { AffinityLimits, AffinityStore, StoreOptionsBase } from './store.ts';
 
 /** `flushInterval` defaults to 50 ms (the pipeline), `maxPending` to 100,000 writes. */
@@ -76,7 +77,7 @@ export class RedisAffinityStore implements AffinityStore {
   private readonly clusters = new Map<string, ClusterState>();
   /** `cluster\0client` → write, oldest first. */
   private readonly pending = new Map<string, Pending>();
-  private readonly fetching = new Set<string>();
+  private readonly lookups: MissLookups;
   /** Clusters whose bindings were loaded from Redis (or are being). */
   private readonly warmed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -86,7 +87,6 @@ export class RedisAffinityStore implements AffinityStore {
   private lastError: string | undefined;
   private readonly flushInterval: number;
   private readonly maxPending: number;
-  private readonly maxFetches: number;
   private readonly now: () => number;
   private readonly onError: (err: unknown, what: string) => void;
   private readonly onRecover: () => void;
@@ -95,12 +95,17 @@ export class RedisAffinityStore implements AffinityStore {
     this.url = redactRedisUrl(options.url);
     this.flushInterval = options.flushInterval ?? 50;
     this.maxPending = options.maxPending ?? 100_000;
-    this.maxFetches = options.maxFetches ?? 1_000;
     this.now = options.now ?? Date.now;
     this.onError = options.onError ?? (() => {});
     this.onRecover = options.onRecover ?? (() => {});
     this.redis = openRedis(options.url);
     this.sub = openRedis(options.url, 'subscriber');
+    this.lookups = new MissLookups(this.redis, options.maxFetches ?? 1_000, (cluster, client, node, left) => {
+      const state = this.clusters.get(cluster);
+      if (!state || state.map.has(client)) return;
+      state.map.set(client, { node, seen: seenFrom(left, state.limits.ttl, this.now()) });
+      this.evictOver(state);
+    });
     this.redis.on('error', (err: unknown) => this.failed(err, 'Redis unreachable; serving bindings from memory'));
     this.redis.on('ready', () => this.ready());
     this.redis.on('close', () => this.failed(new Error('connection to Redis closed'), 'Redis unreachable; serving bindings from memory'));
@@ -137,7 +142,7 @@ export class RedisAffinityStore implements AffinityStore {
     const binding = state.map.get(client);
     if (binding && this.now() - binding.seen <= state.limits.ttl) return binding.node;
     if (binding) state.map.delete(client);
-    this.fetch(cluster, client);
+    if (!this.closed) this.lookups.fetch(cluster, client);
     return undefined;
   }
 
@@ -164,6 +169,7 @@ export class RedisAffinityStore implements AffinityStore {
     this.flush();
     this.closed = true;
     clearTimeout(this.timer);
+    this.lookups.close();
     this.sub.disconnect();
     // quit runs after the pipeline just sent; when down, nothing more can be written.
     if (this.redis.status === 'ready') this.redis.quit().catch(() => this.redis.disconnect());
@@ -228,29 +234,6 @@ export class RedisAffinityStore implements AffinityStore {
       if (!this.pending.has(key)) this.pending.set(key, p);
     }
     this.failed(err, 'Redis writes failed; they stay queued');
-  }
-
-  private fetch(cluster: string, client: string): void {
-    const key = keyOf(cluster, client);
-    if (this.closed || this.fetching.has(key) || this.fetching.size >= this.maxFetches || this.redis.status !== 'ready') return;
-    this.fetching.add(key);
-    this.redis
-      .multi()
-      .get(key)
-      .pttl(key)
-      .exec()
-      .then(
-        (results) => {
-          const node = results?.[0]?.[1];
-          const left = results?.[1]?.[1];
-          const state = this.clusters.get(cluster);
-          if (!state || typeof node !== 'string' || typeof left !== 'number' || state.map.has(client)) return;
-          state.map.set(client, { node, seen: seenFrom(left, state.limits.ttl, this.now()) });
-          this.evictOver(state);
-        },
-        () => {},
-      )
-      .finally(() => this.fetching.delete(key));
   }
 
   /** Loads a cluster's bindings from Redis in the background, newest last (they go last). */
