@@ -9,6 +9,8 @@ export interface Binding {
   node: string;
   /** Epoch ms the client was last seen. */
   seen: number;
+  /** Epoch ms this balancer last wrote it to Redis (its TTL runs from there). */
+  written?: number;
 }
 
 export const keyOf = (cluster: string, client: string) => `pb:aff:${cluster}:${client}`;

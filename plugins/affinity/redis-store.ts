@@ -69,6 +69,8 @@ interface Pending {
 
 export { channelOf, keyOf };
 
+const REWRITE_MAX_MS = 60_000;
+
 export class RedisAffinityStore implements AffinityStore {
   readonly url: string;
   private readonly id = randomUUID();
@@ -150,11 +152,16 @@ export class RedisAffinityStore implements AffinityStore {
     const state = this.clusters.get(cluster);
     if (!state) return;
     const before = state.map.get(client);
-    const binding: Binding = { node, seen: this.now() };
+    const now = this.now();
+    // A returning client's binding is written again only when its TTL in Redis has run
+    // down by a twentieth (at most a minute): each write is a Redis command for every
+    // connection, and twins need the node, not the last second the client was seen.
+    const fresh = before !== undefined && before.node === node && before.written !== undefined && now - before.written < Math.min(state.limits.ttl / 20, REWRITE_MAX_MS);
+    const binding: Binding = { node, seen: now, written: fresh ? before.written : now };
     state.map.delete(client);
     state.map.set(client, binding);
     this.evictOver(state);
-    this.queue({ cluster, client, binding, announce: before?.node !== node });
+    if (!fresh) this.queue({ cluster, client, binding, announce: before?.node !== node });
   }
 
   delete(cluster: string, client: string): void {

@@ -218,4 +218,34 @@ test('two balancers on one Redis: a client bound through A lands on the same nod
   assert.is(await answerFrom(b.port, '127.0.0.9'), fresh, 'a binding made after the restart reaches B');
 });
 
+test('a returning client is written again only once its TTL in Redis has run down by a twentieth', async () => {
+  assert.ok(HAVE_REDIS, 'redis-server is installed (.ci/run installs it with apt-get)');
+  let clock = Date.now();
+  const s = new RedisAffinityStore({ url: `redis://127.0.0.1:${port}/0`, flushInterval: 5, now: () => clock });
+  cleanups.push(() => s.close());
+  s.configure('r', { ttl: 60_000, maxEntries: 100 });
+  await waitFor(() => s.connected, 5000, 'connected');
+  const r = direct();
+  const sets = async () => Number(/cmdstat_set:calls=(\d+)/.exec(await r.info('commandstats'))?.[1] ?? 0);
+  const before = await sets();
+  s.set('r', '10.3.0.1', 'n1');
+  await sleep(50);
+  assert.is(await sets(), before + 1, 'a new binding is written');
+  for (let i = 0; i < 10; i++) {
+    clock += 250;
+    s.set('r', '10.3.0.1', 'n1');
+  }
+  await sleep(50);
+  assert.is(await sets(), before + 1, 'refreshes within 3 s (ttl / 20) are not');
+  assert.is(s.get('r', '10.3.0.1'), 'n1');
+  clock += 1_000;
+  s.set('r', '10.3.0.1', 'n1');
+  await sleep(50);
+  assert.is(await sets(), before + 2, 'past it, the binding is written again (its TTL starts over)');
+  s.set('r', '10.3.0.1', 'n2');
+  await sleep(50);
+  assert.is(await sets(), before + 3, 'a move is always written');
+  assert.is(await r.get(keyOf('r', '10.3.0.1')), 'n2');
+});
+
 test.run();
