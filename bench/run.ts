@@ -12,7 +12,8 @@
  *
  * `--only=side-by-side` runs just that last part and replaces just its section of
  * bench/RESULTS.md (the section carries its own date); `--only=affinity` the same for the
- * affinity stores' part. `--workers=N|auto` passes `workers` into
+ * affinity stores' part, `--only=fleet` for the fleet's (bench/fleet-latency.ts: a node state
+ * change from one balancer of a fleet in force on another). `--workers=N|auto` passes `workers` into
  * the side-by-side Proto Balance config, once the core has that field.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { startChild, killAll, type Child } from './children.ts';
 import { AFFINITY_HEADING, AFFINITY_WATCHDOG_MS, affinitySection } from './affinity-stores.ts';
+import { FLEET_HEADING, fleetSection } from './fleet-latency.ts';
 import { compareRunners, type Comparison } from './compare.ts';
 import { killExternal } from './external.ts';
 import { bulkDownload, bulkUpload, closeAll, keepAlive, newConnections, openIdle, type RateOptions, type RateResult } from './load.ts';
@@ -44,8 +46,8 @@ if (!freshBundle(new URL('../', import.meta.url))) {
   if (built.status !== 0) process.exit(1);
 }
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-if (only !== undefined && only !== 'side-by-side' && only !== 'affinity') {
-  process.stderr.write(`bench: --only=${only}: the parts that run alone are side-by-side and affinity\n`);
+if (only !== undefined && only !== 'side-by-side' && only !== 'affinity' && only !== 'fleet') {
+  process.stderr.write(`bench: --only=${only}: the parts that run alone are side-by-side, affinity and fleet\n`);
   process.exit(2);
 }
 const workersArg = process.argv.find((a) => a.startsWith('--workers='))?.slice('--workers='.length);
@@ -85,7 +87,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 const sideWatchdogMs = SIDE_PLAN[quick ? 'quick' : 'default'].watchdogMs;
-const watchdogMs = only === 'affinity' ? AFFINITY_WATCHDOG_MS : only ? sideWatchdogMs : P.watchdogMs + AFFINITY_WATCHDOG_MS + sideWatchdogMs;
+const watchdogMs = only === 'affinity' || only === 'fleet' ? AFFINITY_WATCHDOG_MS : only ? sideWatchdogMs : P.watchdogMs + AFFINITY_WATCHDOG_MS + sideWatchdogMs;
 const watchdog = setTimeout(() => {
   log(`bench: still running after ${watchdogMs / 1000} s; giving up`);
   killEverything();
@@ -267,6 +269,7 @@ async function main(): Promise<void> {
 
   log('');
   const affinity = await affinitySection({ quick, log });
+  const fleet = await fleetSection({ log });
   const side = await runSide();
 
   const rows: Row[] = [
@@ -369,8 +372,8 @@ async function main(): Promise<void> {
     ].map((n) => `- ${n}`),
   ].join('\n');
 
-  const body = [tableText, selectionSection, runnerSection, affinity.section, side.section].join('\n\n');
-  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${affinity.section}\n\n${side.section}\n`);
+  const body = [tableText, selectionSection, runnerSection, affinity.section, fleet.section, side.section].join('\n\n');
+  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${affinity.section}\n\n${fleet.section}\n\n${side.section}\n`);
   warnings.push(...affinity.warnings, ...side.warnings);
   if (warnings.length > 0) {
     log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; run took ${seconds.toFixed(1)} s`);
@@ -415,7 +418,16 @@ async function mainAffinityOnly(): Promise<void> {
   log(`\nreplaced the affinity section of bench/RESULTS.md; took ${affinity.seconds.toFixed(1)} s`);
 }
 
-(only === 'affinity' ? mainAffinityOnly() : only ? mainSideOnly() : main()).then(
+/** `--only=fleet`: a state change from one fleet member to another; its section of bench/RESULTS.md is replaced. */
+async function mainFleetOnly(): Promise<void> {
+  log(`Proto Balance benchmark, fleet only: node ${process.version}, ${machine()}`);
+  const fleet = await fleetSection({ log });
+  process.stdout.write(`\n${fleet.section}\n`);
+  await replaceSection(new URL('./RESULTS.md', import.meta.url), FLEET_HEADING, fleet.section);
+  log('\nreplaced the fleet section of bench/RESULTS.md');
+}
+
+(only === 'fleet' ? mainFleetOnly() : only === 'affinity' ? mainAffinityOnly() : only ? mainSideOnly() : main()).then(
   () => {
     clearTimeout(watchdog);
     process.exit(process.exitCode ?? 0);
