@@ -72,7 +72,7 @@ export class FleetSync {
     });
     transport.onState((s) => this.heard(s));
     transport.onLink((state, err) => (state === 'up' ? this.linkUp() : this.linkDown(err)));
-    this.timer = setInterval(() => this.announce(), this.every);
+    this.timer = setInterval(() => this.tick(), this.every);
     this.timer.unref();
   }
 
@@ -127,7 +127,9 @@ export class FleetSync {
     try {
       const by = { member: fleet.member, instance: this.instance, at: Date.now() };
       const version = await transport.publish(this.snapshot(), by, { after: this.version, first });
-      if (version === 0) return;
+      // Another member stored a state first: take that one (its news may have been missed
+      // by a subscriber still reconnecting).
+      if (version === 0) return await this.catchUp();
       this.version = Math.max(this.version, version);
       this.announce();
       logger.info({ fleet: fleet.name, version }, first ? 'fleet: the fleet had no state; it starts from this balancer\'s' : 'fleet: change shared with the fleet');
@@ -143,9 +145,13 @@ export class FleetSync {
     else this.serially(() => this.take(s));
   }
 
-  /** Apply `s` unless something newer was: runtime changes first (they may add the nodes states name). */
+  /**
+   * Apply `s` unless something newer was: runtime changes first (they may add the nodes
+   * states name). Not while a change made here waits to be published: that one is newer
+   * in intent, and is about to win.
+   */
   private async take(s: FleetState): Promise<void> {
-    if (s.version <= this.version || this.stopped) return;
+    if (s.version <= this.version || this.stopped || this.unpublished) return;
     this.version = s.version;
     const { group, logger, fleet } = this.o;
     const b = group.balancer;
@@ -180,6 +186,29 @@ export class FleetSync {
     this.wasDown = true;
     const { logger, fleet, transport } = this.o;
     logger.warn({ fleet: fleet.name, store: transport.url, err: describeError(err) }, 'fleet: Redis unreachable; changes made here apply here and are shared when it is back');
+  }
+
+  /** Take up the stored state if it is newer than the one served here. */
+  private async catchUp(): Promise<void> {
+    const stored = await this.o.transport.load();
+    if (stored) await this.take(stored);
+  }
+
+  /**
+   * Every few seconds: this member's listing, and a look at the fleet's version, so that a
+   * state whose news was lost (a subscriber reconnecting when it was published) is still
+   * taken up.
+   */
+  private tick(): void {
+    const { transport } = this.o;
+    if (this.stopped || transport.state() !== 'up') return;
+    this.announce();
+    transport.version().then(
+      (v) => {
+        if (v > this.version && !this.unpublished) this.serially(() => this.catchUp());
+      },
+      () => undefined,
+    );
   }
 
   private announce(): void {

@@ -63,6 +63,8 @@ export interface FleetTransport {
   publish(snapshot: FleetSnapshot, from: PublishedBy, options: PublishOptions): Promise<number>;
   /** The fleet's last state, if any was ever published. Rejects while unreachable. */
   load(): Promise<FleetState | undefined>;
+  /** The fleet's newest version (0: none yet). Rejects while unreachable. */
+  version(): Promise<number>;
   /** Announce this member (it is listed for `ttlMs`, unless announced again). */
   announce(member: FleetMember, ttlMs: number): Promise<void>;
   /** The members listed now. */

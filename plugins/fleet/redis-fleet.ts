@@ -84,6 +84,10 @@ export class RedisFleetTransport implements FleetTransport {
     return parseState(await this.redis.get(this.keys.state));
   }
 
+  async version(): Promise<number> {
+    return Number((await this.redis.get(this.keys.version)) ?? 0);
+  }
+
   async announce(member: FleetMember, ttlMs: number): Promise<void> {
     await this.redis.set(this.keys.member + member.member, JSON.stringify(member), 'PX', Math.max(1, Math.round(ttlMs)));
   }

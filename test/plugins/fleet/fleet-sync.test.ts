@@ -169,6 +169,21 @@ test('Redis killed: a change made meanwhile holds locally and reaches the fleet 
   assert.ok(a.logger.lines.some((l) => /Redis reachable again/.test(l.msg)));
 });
 
+test('news lost while a subscriber reconnects: the state is still taken up, from the stored one', async () => {
+  const a = await member('a');
+  const b = await member('b');
+  await eventually(async () => (await b.sync.status()).version > 0 && (await a.sync.status()).version > 0, 5_000, 'joined');
+  const r = redis.client();
+  try {
+    // Every subscriber is cut off; A's news goes out before they are back.
+    await r.client('KILL', 'TYPE', 'pubsub');
+    await a.group.setNodeState('blue/b', 'red');
+  } finally {
+    r.disconnect();
+  }
+  await until(b, 'blue/b', 'red', 'B catches up from the stored state');
+});
+
 test('fleets with other names do not hear each other', async () => {
   const a = await member('a', 1, 'east');
   const b = await member('b', 1, 'west');
