@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { AlgorithmRunner } from './algorithm-runner.ts';
+import { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.ts';
 import { describeError, ErrorCodes, isProtoBalanceError, pbError } from './errors.ts';
 import { guardChooser, type NodeChooser } from './guard.ts';
 import type { Logger } from './logger.ts';
@@ -17,6 +17,13 @@ export { guardChooser } from './guard.ts';
 export interface RegisterOptions {
   /** `'module'`: the text after `:` in `balance` is a module path (relative to the config). */
   argument?: 'module';
+  /**
+   * A choice the sandboxed algorithm cannot make in time (or at all) is made by the same
+   * module run in this process, not by a weighted rotation. For trusted, deterministic
+   * algorithms whose answer must not depend on timing: client-hash, where twin balancers
+   * must place a client alike. Ignored with a policy (`argument: 'module'`).
+   */
+  inProcessFallback?: boolean;
 }
 
 interface Registration {
@@ -85,6 +92,18 @@ export class AlgorithmRegistry {
       throw pbError(ErrorCodes.ALGORITHM_LOAD, `clusters.${cluster.name}.balance: ${why}`, { cause: err });
     }
     const source = policy === undefined ? name : path.relative(context.baseDir, policy);
-    return guardChooser(chooser, logger.child({ cluster: cluster.name, algorithm: source }), context.maxFailures);
+    const log = logger.child({ cluster: cluster.name, algorithm: source });
+    return guardChooser(chooser, log, context.maxFailures, { fallback: await this.standIn(entry, options, policy, log) });
+  }
+
+  /** The in-process twin of a sandboxed algorithm registered with `inProcessFallback`. */
+  private async standIn(entry: Registration, options: Parameters<AlgorithmRunner['create']>[1], policy: string | undefined, logger: Logger): Promise<Chooser | undefined> {
+    if (!entry.options.inProcessFallback || policy !== undefined) return undefined;
+    try {
+      return await createInProcessRunner().create(entry.module, options);
+    } catch (err) {
+      logger.warn({ err: describeError(err) }, 'the algorithm cannot run in this process too; late choices use a weighted rotation');
+      return undefined;
+    }
   }
 }

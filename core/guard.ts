@@ -60,6 +60,12 @@ export interface AlgorithmHealth {
 export interface GuardOptions extends BreakerOptions {
   /** The longest wait for an answer, ms (default 5; at most the algorithm's time limit). */
   deadline?: number;
+  /**
+   * Answers the choices the algorithm could not (late, failed, broken) instead of the
+   * weighted rotation: the same trusted module run in this process, for an algorithm whose
+   * answer must not depend on timing (client-hash: twins must place a client alike).
+   */
+  fallback?: Chooser;
 }
 
 const SLOW_CAUSES: ReadonlySet<FailureCause> = new Set(['cpu', 'deadline', 'memory']);
@@ -85,8 +91,18 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
   /** Choices do not wait (a late answer or a time or memory failure, until an answer in time). */
   let slow = false;
 
-  const fallback = <N extends NodeView>(nodes: readonly N[]): N => {
+  const stand = options.fallback;
+  const fallback = <N extends NodeView>(nodes: readonly N[], client: ClientView): N => {
     fallbackChoices++;
+    if (stand) {
+      try {
+        const id = stand.pick(nodes, client);
+        const node = nodes.find((n) => n.id === id);
+        if (node) return node;
+      } catch {
+        // The stand-in failed too: the rotation answers.
+      }
+    }
     return rotation(nodes);
   };
   const failed = (cause: CountedCause, error: string, answer?: string): void => {
@@ -155,12 +171,12 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
     } catch (err) {
       r = { now: { ok: false, cause: 'throw', error: safeDescribe(err) } };
     }
-    if (r.now) return settle(r.now, nodes) ?? fallback(nodes);
+    if (r.now) return settle(r.now, nodes) ?? fallback(nodes, client);
     if (r.later) {
       if (waitMs > 0) noteLate(waitMs);
       track(r, nodes);
     } else if (admit === 'trial') breaker.trialNotStarted();
-    return fallback(nodes);
+    return fallback(nodes, client);
   };
   const askNow = <N extends NodeView>(nodes: readonly N[], client: ClientView): N => {
     let answer: unknown;
@@ -168,9 +184,9 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
       answer = inner.pick(nodes, client);
     } catch (err) {
       failed('throw', safeDescribe(err));
-      return fallback(nodes);
+      return fallback(nodes, client);
     }
-    return settle({ ok: true, id: answer as string, ms: 0 }, nodes) ?? fallback(nodes);
+    return settle({ ok: true, id: answer as string, ms: 0 }, nodes) ?? fallback(nodes, client);
   };
 
   return {
@@ -190,7 +206,7 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
     },
     choose<N extends NodeView>(nodes: readonly N[], client: ClientView): N {
       const admit = breaker.admit();
-      if (admit === 'skip') return fallback(nodes);
+      if (admit === 'skip') return fallback(nodes, client);
       return deferred ? askDeferred(nodes, client, admit) : askNow(nodes, client);
     },
     rank<N extends NodeView>(nodes: readonly N[], client: ClientView): N[] | undefined {

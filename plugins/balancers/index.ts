@@ -19,7 +19,8 @@ const ALGORITHMS = ['round-robin', 'random', 'client-hash', 'connection-rate', '
 export default definePlugin({
   name: 'builtin-balancers',
   apply(_hooks, api) {
-    for (const name of ALGORITHMS) api.registerAlgorithm(name, moduleUrl(name));
+    // client-hash's late choices are made by the same hash here: twins must agree on every client.
+    for (const name of ALGORITHMS) api.registerAlgorithm(name, moduleUrl(name), name === 'client-hash' ? { inProcessFallback: true } : {});
     // `balance: 'policy:./policies/x.ts'`: minimum load by the user's load-rating function.
     api.registerAlgorithm('policy', moduleUrl('min-load'), { argument: 'module' });
   },

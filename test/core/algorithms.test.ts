@@ -29,6 +29,19 @@ guard('an answer naming no candidate falls back too, and is logged', () => {
   assert.is(guardChooser({ pick: () => undefined }, logger).choose(nodes, testClient).id, 'a');
 });
 
+guard('with a stand-in (inProcessFallback), a failed or late choice is the stand-in\'s, not the rotation\'s', () => {
+  const stand = { pick: (_n: unknown, client: { address: string }) => (client.address.endsWith('1') ? 'c' : 'b') };
+  const failing = guardChooser({ pick: () => { throw new Error('late'); } }, recordingLogger(), 1000, { fallback: stand });
+  assert.equal([0, 1, 2].map(() => failing.choose(nodes, { ...testClient, address: '10.0.0.1' }).id), ['c', 'c', 'c']);
+  assert.is(failing.choose(nodes, { ...testClient, address: '10.0.0.2' }).id, 'b');
+  assert.is(failing.health.fallbackChoices, 4);
+  // A stand-in that names no candidate, or throws, leaves it to the rotation.
+  const lost = guardChooser({ pick: () => 'gone' }, recordingLogger(), 1000, { fallback: { pick: () => 'gone too' } });
+  assert.is(lost.choose(nodes, testClient).id, 'a');
+  const broken = guardChooser({ pick: () => 'gone' }, recordingLogger(), 1000, { fallback: { pick: () => { throw new Error('x'); } } });
+  assert.is(broken.choose(nodes, testClient).id, 'a');
+});
+
 guard.run();
 
 const fallback = suite('algorithms: the fallback honours load factors');
