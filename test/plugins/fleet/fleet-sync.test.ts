@@ -176,7 +176,7 @@ test('news lost while a subscriber reconnects: the state is still taken up, from
   const r = redis.client();
   try {
     // Every subscriber is cut off; A's news goes out before they are back.
-    await r.client('KILL', 'TYPE', 'pubsub');
+    await r.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await a.group.setNodeState('blue/b', 'red');
   } finally {
     r.disconnect();
