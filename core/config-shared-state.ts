@@ -71,7 +71,7 @@ export function clusterAffinityOf(p: Problems, field: string, raw: unknown, defa
     return off;
   }
   checkKeys(p, field, raw, ['enabled', 'ttl', 'maxEntries', 'store']);
-  const enabled = raw.enabled ?? true;
+  const enabled = raw.enabled === undefined ? true : raw.enabled;
   if (typeof enabled !== 'boolean') p.add(`${field}.enabled`, 'true or false', enabled);
   const store = storeOf(p, `${field}.store`, raw.store, defaults.store);
   return {

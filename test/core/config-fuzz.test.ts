@@ -58,12 +58,18 @@ function nodes(withPort: boolean) {
   );
 }
 
+/** Where affinity bindings (or a fleet's state) live. */
+const redisUrl = fc.oneof(
+  fc.tuple(fc.constantFrom('redis', 'rediss'), fc.oneof(fc.ipV4(), fc.constant('redis.internal')), port, fc.nat({ max: 15 })).map(([scheme, host, p, db]) => `${scheme}://${host}:${p}/${db}`),
+  fc.constant('sqlite'),
+);
+
 const cluster = (withPort: boolean, later: string[]) =>
   fc.record(
     {
       balance: fc.constantFrom('round-robin', 'random', 'client-hash', 'connection-rate'),
       hashSecret: fc.string({ minLength: 1, maxLength: 12 }),
-      affinity: fc.record({ enabled: fc.boolean(), ttl: fc.oneof(duration, fc.constant('30d')), maxEntries: fc.integer({ min: 1, max: 1e6 }) }, { requiredKeys: [] }),
+      affinity: fc.record({ enabled: fc.boolean(), ttl: fc.oneof(duration, fc.constant('30d')), maxEntries: fc.integer({ min: 1, max: 1e6 }), store: redisUrl }, { requiredKeys: [] }),
       fallover: later.length > 0 ? fc.constantFrom(...later) : fc.constant(undefined),
       connectTimeout: duration,
       healthCheck: fc.record({ interval, timeout: fc.integer({ min: 1, max: 1e6 }), send: fc.string({ minLength: 1 }), expect: fc.string({ minLength: 1 }), rise: fc.integer({ min: 1, max: 9 }), fall: fc.integer({ min: 1, max: 9 }) }, { requiredKeys: [] }),
@@ -98,6 +104,8 @@ const validConfig = fc.tuple(fc.uniqueArray(name, { minLength: 1, maxLength: 3 }
       log: fc.record({ level: fc.constantFrom('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'), access: fc.boolean() }, { requiredKeys: [] }),
       workers: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.constant('auto')),
       dataPath: fc.constantFrom('auto', 'fast', 'net'),
+      affinity: fc.record({ store: redisUrl, ttl: duration, maxEntries: fc.integer({ min: 1, max: 1e6 }) }, { requiredKeys: [] }),
+      fleet: fc.record({ redis: redisUrl.filter((u) => u !== 'sqlite'), name, member: name }, { requiredKeys: ['redis', 'name'] }),
     },
     { requiredKeys: ['listeners', 'clusters'] },
   ),
