@@ -5,13 +5,14 @@
  * by size and modification time first, and by a SHA-256 digest of the content when those
  * differ (a file written again with the same text stays a hit). The digests are of what
  * the bundler read (core/esbuild-inputs.ts), so an edit made during a build is never
- * taken for current. A cache that cannot be read or written only costs the rebuild.
+ * taken for current. A cache that cannot be read or written only costs the rebuild: an
+ * entry gone (another process pruned it) or damaged is a miss, never an error.
  *
  * Where: `PROTOBALANCE_CACHE_DIR`, else `node_modules/.cache/protobalance` in the package,
  * else a folder of the user's own (mode 0700) in the temp directory.
  * `PROTOBALANCE_CACHE=0` turns it off.
  */
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,12 +104,14 @@ export async function cachedBuild(
   const fullKey = `${VERSION}\n${key}`;
   const file = base && path.join(base, `${fnv1a(fullKey)}.json`);
   if (file) {
+    // Whatever happens here (the entry gone, damaged, another process's pruning) is a miss.
     try {
-      const stored = JSON.parse(readFileSync(file, 'utf8')) as Stored;
-      if (stored.key === fullKey && Array.isArray(stored.digests)) {
+      const stored = read(file, fullKey);
+      if (stored) {
         const stamps = stored.inputs.map(stamp);
         const same = stored.inputs.every((input, i) => stamps[i] === stored.stamps[i] || contentDigest(input) === stored.digests[i]);
         if (same) {
+          inUse.add(file);
           // Same content under new times: remember the times, so the next start need not hash.
           if (stamps.some((s, i) => s !== stored.stamps[i])) save(file, { ...stored, stamps });
           else touch(file);
@@ -116,7 +119,7 @@ export async function cachedBuild(
         }
       }
     } catch {
-      // absent or unreadable: build
+      // build
     }
   }
   const built = await make();
@@ -125,23 +128,65 @@ export async function cachedBuild(
     // makes an output that is used this once and not kept.
     const stamps = built.inputs.map(stamp);
     if (built.inputs.every((input, i) => contentDigest(input) === built.digests[i])) {
-      save(file, { ...built, key: fullKey, stamps });
-      prune(base!);
+      inUse.add(file);
+      if (save(file, { ...built, key: fullKey, stamps })) prune(base!);
     }
   }
   return { ...built, cached: false };
 }
 
-function save(file: string, stored: Stored): void {
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+/**
+ * The entry for `fullKey`, or undefined when it is absent or is not a whole entry of this
+ * shape (truncated by a full disk, written by hand, damaged): the caller then rebuilds.
+ */
+function read(file: string, fullKey: string): Stored | undefined {
+  let v: Partial<Stored> | null;
   try {
-    const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(stored), { mode: 0o600 });
-    renameSync(temp, file);
+    v = JSON.parse(readFileSync(file, 'utf8')) as Partial<Stored> | null;
   } catch {
-    // The cache is an optimisation only.
+    return undefined;
   }
+  if (typeof v !== 'object' || v === null || v.key !== fullKey || typeof v.code !== 'string') return undefined;
+  if (!isStrings(v.inputs) || !isStrings(v.digests) || !isStrings(v.stamps)) return undefined;
+  if (v.digests.length !== v.inputs.length || v.stamps.length !== v.inputs.length) return undefined;
+  if (v.extra !== undefined && typeof v.extra !== 'string') return undefined;
+  return v as Stored;
 }
 
+let temps = 0;
+
+/**
+ * Writes the whole entry to a file of this writer's own, then renames it over the entry:
+ * readers in any process see the old entry or the new one, never part of one, and two
+ * writers of one key each rename a whole file (the last wins; both are valid). The name
+ * is unique per process and per write, and random beside that for threads sharing a pid.
+ * True when stored.
+ */
+function save(file: string, stored: Stored): boolean {
+  const temp = `${file}.${process.pid}.${++temps}${Math.random().toString(36).slice(2, 8)}.tmp`;
+  try {
+    try {
+      writeFileSync(temp, JSON.stringify(stored), { mode: 0o600 });
+    } catch (err) {
+      // The folder was removed (a cleaned node_modules/.cache): make it again, once.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(temp, JSON.stringify(stored), { mode: 0o600 });
+    }
+    renameSync(temp, file);
+    return true;
+  } catch {
+    // The cache is an optimisation only; leave no partial file behind.
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // Pruning removes it once it is old.
+    }
+    return false;
+  }
+}
 /**
  * A file name for a key (64-bit FNV-1a, hex): no crypto module at start-up. A collision
  * only costs a rebuild, since the stored entry carries its whole key.
@@ -155,9 +200,34 @@ function fnv1a(text: string): string {
   return h.toString(16).padStart(16, '0');
 }
 
+/** A soft bound: entries in use or recently used are kept past it. */
 const MAX_ENTRIES = 256;
+/** Saves between pruning passes (a pass lists and stats the folder). */
+const PRUNE_EVERY = MAX_ENTRIES / 4;
+/**
+ * Entries written or used by another process within this time are kept. Those processes'
+ * in-use sets are not visible from here; a recent time is the sign of use they leave (every
+ * hit touches its entry). The workers of one start, or `check` run beside `start`, are
+ * minutes apart at most. An older entry of a long-running balancer may still go: its next
+ * reload then rebuilds it, which is a miss, never an error.
+ */
+const RECENT_MS = 15 * 60_000;
 
-/** An entry in use is marked recent, so that pruning keeps it. */
+/**
+ * Entry files this process wrote or read since it started: pruning here never removes them,
+ * however old. Why a set and not only an age: a balancer that has run for days with the
+ * same config still needs its bundles at its next reload or runtime change, yet has not
+ * touched them for days, and a config of 500 clusters alone holds more entries than
+ * MAX_ENTRIES, so an age or count rule alone evicts a running config's bundles. The set
+ * is not emptied when a generation goes (nothing tells the cache); it grows only with the
+ * distinct bundles this process has built, a few dozen bytes each.
+ */
+const inUse = new Set<string>();
+
+/** Saves since the last pruning pass, per cache folder. */
+const saves = new Map<string, number>();
+
+/** An entry in use is marked recent, so that other processes' pruning keeps it. */
 function touch(file: string): void {
   try {
     const now = new Date();
@@ -167,13 +237,42 @@ function touch(file: string): void {
   }
 }
 
-/** Past MAX_ENTRIES, the least recently used quarter goes (configs come and go). */
+/**
+ * Past MAX_ENTRIES, the least recently used entries go, down to three quarters of it, except
+ * those in use here or recently used anywhere (configs come and go). Other processes prune the
+ * same folder at the same time: a file listed and gone by the time it is looked at is skipped.
+ * Pruning never fails a build: every error here only leaves the folder larger.
+ */
 function prune(base: string): void {
-  const names = readdirSync(base).filter((n) => n.endsWith('.json'));
-  if (names.length <= MAX_ENTRIES) return;
-  const aged = names
-    .map((n) => ({ n, t: statSync(path.join(base, n)).mtimeMs }))
-    .sort((a, b) => a.t - b.t)
-    .slice(0, names.length - (MAX_ENTRIES * 3) / 4);
-  for (const { n } of aged) rmSync(path.join(base, n), { force: true });
+  const count = (saves.get(base) ?? PRUNE_EVERY) + 1;
+  saves.set(base, count);
+  if (count < PRUNE_EVERY) return;
+  try {
+    const names = readdirSync(base);
+    const json = names.filter((n) => n.endsWith('.json'));
+    if (json.length <= MAX_ENTRIES) return;
+    saves.set(base, 0);
+    const now = Date.now();
+    const aged: { file: string; t: number }[] = [];
+    for (const n of names) {
+      const file = path.join(base, n);
+      if (inUse.has(file)) continue;
+      let t: number;
+      try {
+        const s = lstatSync(file);
+        if (!s.isFile()) continue;
+        t = s.mtimeMs;
+      } catch {
+        continue; // removed by another process since the listing
+      }
+      if (now - t < RECENT_MS) continue;
+      // A temporary file this old was left by a writer that died before its rename.
+      if (n.endsWith('.tmp')) rmSync(file, { force: true });
+      else if (n.endsWith('.json')) aged.push({ file, t });
+    }
+    aged.sort((a, b) => a.t - b.t);
+    for (const { file } of aged.slice(0, json.length - (MAX_ENTRIES * 3) / 4)) rmSync(file, { force: true });
+  } catch {
+    // Unreadable folder, or a removal that failed: the next pass tries again.
+  }
 }
