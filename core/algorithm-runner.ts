@@ -54,6 +54,16 @@ export interface AlgorithmRunner {
    * `policy` (a path), that module's default export reaches `create` as `options.policy`.
    */
   create(module: string, options: AlgorithmOptions, policy?: string): Promise<Chooser>;
+  /**
+   * What `create` would make of these now, as text: equal texts, equal instances (the same
+   * code and options), so one made earlier can serve on with its state. Optional: without
+   * it, every generation makes its own instances.
+   */
+  identify?(module: string, options: AlgorithmOptions, policy?: string): Promise<string>;
+  /** `identify`'s text for an instance `create` made (known without more work). */
+  identityOf?(chooser: Chooser): string | undefined;
+  /** Release one instance `create` made (its isolate); the others go on. */
+  release?(chooser: Chooser): void;
   /** Release what the runner holds (isolates, caches). */
   dispose(): void;
 }
@@ -89,6 +99,7 @@ async function importDefault(module: string): Promise<unknown> {
  * comparison in the benchmark and for trusted setups; the default is the sandbox.
  */
 export function createInProcessRunner(): AlgorithmRunner {
+  const made = new WeakMap<Chooser, string>();
   return {
     async create(module, options, policy) {
       const def = await importDefault(module);
@@ -105,8 +116,12 @@ export function createInProcessRunner(): AlgorithmRunner {
       if (typeof chooser?.pick !== 'function') {
         throw pbError(ErrorCodes.ALGORITHM_LOAD, `${toModulePath(module)}: create() did not return a chooser { pick(nodes, client) }`);
       }
+      made.set(chooser, JSON.stringify([String(module), options, policy ?? null]));
       return chooser;
     },
+    // Modules are imported once per process (Node's module cache): the arguments say it all.
+    identify: async (module, options, policy) => JSON.stringify([String(module), options, policy ?? null]),
+    identityOf: (chooser) => made.get(chooser),
     dispose() {},
   };
 }

@@ -24,6 +24,7 @@ import { ServedConfig } from './served-config.ts';
 import { PeerBus } from './workers/peers.ts';
 import type { PeerLoad } from './workers/protocol.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
+import { releaseInstances } from './algorithm-instances.ts';
 import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
 
 /** How long killed connections get to end at shutdown. */
@@ -74,6 +75,8 @@ export class Balancer {
   private readonly source: string | undefined;
   private readonly builtins: readonly PluginEntry[];
   private readonly createRunner: (config: ResolvedConfig) => AlgorithmRunner;
+  /** The runner new generations are built on, and the limits it was made for. */
+  private runner: { key: string; runner: AlgorithmRunner } | undefined;
   private readonly nodes = new NodeRegistry();
   private readonly listeners: ListenerSet;
   private readonly open = new Set<Connection>();
@@ -335,9 +338,10 @@ export class Balancer {
       builtins: this.builtins,
       nodes: this.nodes,
       logger: this.logger,
-      runner: this.createRunner(config),
+      runner: this.runnerFor(config),
       peers: this.peers,
       role: this.adopt ? 'worker' : 'primary',
+      previous: this.gen?.instances,
     }).finally(() => {
       // esbuild (config and algorithm bundling) keeps a helper process; a balancer that only
       // builds on start and reload should not carry it between builds. It restarts on demand.
@@ -353,13 +357,25 @@ export class Balancer {
     return gen;
   }
 
+  /**
+   * The runner of the generation to build: the same one while the sandbox limits and the
+   * config's folder stay, so that instances of unchanged clusters carry over.
+   */
+  private runnerFor(config: ResolvedConfig): AlgorithmRunner {
+    const key = JSON.stringify([config.sandbox, config.baseDir]);
+    if (this.runner?.key !== key) this.runner = { key, runner: this.createRunner(config) };
+    return this.runner.runner;
+  }
+
   private async shutdownGeneration(gen: Generation): Promise<void> {
     try {
       await gen.hooks.shutdown.promise();
     } catch (err) {
       this.logger.error({ generation: gen.id, err: describeError(err) }, 'a shutdown hook failed');
     }
-    gen.runner.dispose();
+    releaseInstances(gen.instances.values());
+    // A runner no generation can be built on any more (the limits changed) goes whole.
+    if (gen.runner !== this.runner?.runner && gen.runner !== this.gen?.runner) gen.runner.dispose();
   }
 
   /** Every node's live figures in this process. */

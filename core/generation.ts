@@ -3,7 +3,8 @@
  * algorithm instances, clusters). Built whole beside the serving one and swapped in one
  * step; connections keep the generation they arrived in.
  */
-import { AlgorithmRegistry, type NodeChooser } from './algorithms.ts';
+import { carriedOver, releaseInstances, type AlgorithmInstance } from './algorithm-instances.ts';
+import { AlgorithmRegistry } from './algorithms.ts';
 import type { AlgorithmRunner } from './algorithm-runner.ts';
 import { Cluster, findNode, type NodeRegistry } from './cluster.ts';
 import { describeError, inConfigFile } from './errors.ts';
@@ -24,6 +25,8 @@ export interface Generation {
   readonly routes: ReadonlyMap<string, string>;
   readonly plugins: readonly LoadedPlugin[];
   readonly runner: AlgorithmRunner;
+  /** Each cluster's algorithm instance, by cluster name (possibly shared with the generation before). */
+  readonly instances: ReadonlyMap<string, AlgorithmInstance>;
 }
 
 export interface BuildOptions {
@@ -35,6 +38,8 @@ export interface BuildOptions {
   runner: AlgorithmRunner;
   peers: Peers;
   role: 'primary' | 'worker';
+  /** The serving generation's instances, to carry over where nothing changed. */
+  previous?: ReadonlyMap<string, AlgorithmInstance> | undefined;
 }
 
 /**
@@ -100,15 +105,35 @@ async function build(o: BuildOptions): Promise<Generation> {
 
   // Every algorithm is instantiated before any live node is touched, so that a config
   // whose algorithms fail leaves the serving nodes exactly as they were.
-  const choosers: NodeChooser[] = [];
-  for (const c of Object.values(config.clusters)) choosers.push(
-      await algorithms.instantiate(c, o.runner, logger, { baseDir: config.baseDir, maxFailures: config.sandbox.maxFailures }),
-    );
-  Object.values(config.clusters).forEach((c, i) => {
+  const instances = new Map<string, AlgorithmInstance>();
+  const context = { baseDir: config.baseDir, maxFailures: config.sandbox.maxFailures };
+  try {
+    const limits = `\n${config.sandbox.maxFailures}`;
+    for (const c of Object.values(config.clusters)) {
+      // Identified only where an instance could carry over: a start makes every one anew.
+      const previous = o.previous?.get(c.name);
+      const made = previous ? await algorithms.identify(c, o.runner, config.baseDir) : undefined;
+      const kept = carriedOver(previous, made === undefined ? undefined : made + limits, o.runner);
+      if (kept) instances.set(c.name, kept);
+      else {
+        const fresh = await algorithms.instantiate(c, o.runner, logger, context);
+        instances.set(c.name, { ...fresh, key: fresh.key === undefined ? undefined : fresh.key + limits, runner: o.runner, holders: 1 });
+      }
+    }
+  } catch (err) {
+    releaseInstances(instances.values());
+    throw err;
+  }
+  for (const c of Object.values(config.clusters)) {
     const nodes = c.nodes.map((n) => o.nodes.take(c.name, n));
-    clusters.set(c.name, new Cluster(c, nodes, choosers[i]!));
-  });
-  await hooks.init.promise(config);
+    clusters.set(c.name, new Cluster(c, nodes, instances.get(c.name)!.chooser));
+  }
+  try {
+    await hooks.init.promise(config);
+  } catch (err) {
+    releaseInstances(instances.values());
+    throw err;
+  }
   return {
     id: o.id,
     config,
@@ -117,5 +142,6 @@ async function build(o: BuildOptions): Promise<Generation> {
     routes: new Map(config.listeners.map((l) => [l.name, l.cluster])),
     plugins: loaded,
     runner: o.runner,
+    instances,
   };
 }

@@ -14,12 +14,14 @@
  *   map). An isolate killed by its memory limit is booted again, fresh, on the next call.
  */
 import './native-guard.ts';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
 import { cachedBuild } from './bundle-cache.ts';
 import { recordInputs } from './esbuild-inputs.ts';
 import { toModulePath, type AlgorithmOptions, type AlgorithmRunner } from './algorithm-runner.ts';
+import type { Chooser } from './types.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
 import { SandboxChooser } from './sandbox-chooser.ts';
 import { ENTRY_NAME, IsolateHost, SCRIPT_NAME } from './sandbox-thread.ts';
@@ -111,9 +113,13 @@ function shown(file: string, baseDir: string): string {
   return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
 }
 
+/** The bundle holds the code and the options: equal bundles, equal instances. */
+const codeIdentity = (code: string): string => createHash('sha256').update(code).digest('hex');
+
 /** Runs every algorithm in its own isolate, within `limits`. */
 export function createSandboxRunner(limits: SandboxLimits): AlgorithmRunner {
-  const live: IsolateHost[] = [];
+  const live = new Map<Chooser, IsolateHost>();
+  const identities = new WeakMap<Chooser, string>();
   return {
     async create(module, options, policy) {
       const code = await bundle(toModulePath(module), options, policy, limits.baseDir);
@@ -125,11 +131,23 @@ export function createSandboxRunner(limits: SandboxLimits): AlgorithmRunner {
         host.dispose();
         throw pbError(ErrorCodes.ALGORITHM_LOAD, `${file}: ${describeError(err)}`, { cause: err });
       }
-      live.push(host);
-      return new SandboxChooser(host, limits.cpuTimeout);
+      const chooser = new SandboxChooser(host, limits.cpuTimeout);
+      live.set(chooser, host);
+      identities.set(chooser, codeIdentity(code.code));
+      return chooser;
+    },
+    identityOf: (chooser) => identities.get(chooser),
+    // The bundle holds the code and the options; unchanged files are a cache hit (no esbuild).
+    async identify(module, options, policy) {
+      return codeIdentity((await bundle(toModulePath(module), options, policy, limits.baseDir)).code);
+    },
+    release(chooser) {
+      live.get(chooser)?.dispose();
+      live.delete(chooser);
     },
     dispose() {
-      for (const h of live.splice(0)) h.dispose();
+      for (const h of live.values()) h.dispose();
+      live.clear();
     },
   };
 }
