@@ -2,10 +2,16 @@
  * An algorithm instance in its isolate, as a chooser the guard can wait for with a
  * deadline (`request`), or call plainly (`pick`, `rank`: they wait up to the time limit).
  *
- * Batchable algorithms (`batchable: true`) plan 64 picks per call, used while the
+ * Batchable algorithms (`batchable: true`) plan 256 picks per call, used while the
  * candidates (ids and load factors) stay the same; when half of a plan is used, the next
  * one is asked for in the background, so a steady round robin never waits for the isolate.
  * A plan for other candidates replaces the rest of the old one.
+ *
+ * The candidates reach the isolate through a shared table (core/sandbox-table.ts), not as
+ * copies per call. Taking a pick from a plan must not cost a scan of 5,000 candidates
+ * either: for the same array as the last pick, only its length and one rotating entry are
+ * compared, and every VERIFY_EVERY-th pick compares all (so a load factor changed in place
+ * is noticed within that many picks; a new array is always compared whole).
  */
 import type { CallResult, DeferredChooser, PickRequest } from './algorithm-runner.ts';
 import type { Call, IsolateHost } from './sandbox-thread.ts';
@@ -14,33 +20,13 @@ import type { ClientView, NodeView } from './types.ts';
 /** Picks planned per call: the next plan is asked for when half are used (measured: 256 makes a
  * round-robin choice cost less than the 64-pick applySync plan did, at no wait). */
 const BATCH = 256;
+const VERIFY_EVERY = 64;
 
 /** The client as plain data (the core's view reads the address lazily, through getters). */
 function plain(client: ClientView): ClientView {
   return { address: client.address, port: client.port, listener: client.listener };
 }
 
-/** Plain-data copies of the candidates: all an algorithm may see. */
-export function views(nodes: readonly NodeView[]): NodeView[] {
-  const out = new Array<NodeView>(nodes.length);
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!;
-    const peer = (n as { peer?: { active: number; connectionRate: number; bytesRate: number } }).peer;
-    out[i] = {
-      id: n.id,
-      loadFactor: n.loadFactor,
-      activeConnections: peer ? n.activeConnections + peer.active : n.activeConnections,
-      totalConnections: n.totalConnections,
-      connectionRate: peer ? n.connectionRate + peer.connectionRate : n.connectionRate,
-      bytesRate: peer ? n.bytesRate + peer.bytesRate : n.bytesRate,
-      recentFailures: n.recentFailures,
-      connectLatency: n.connectLatency,
-      state: n.state,
-      metrics: n.metrics,
-    };
-  }
-  return out;
-}
 
 interface PendingPlan {
   call: Call;
@@ -57,6 +43,10 @@ export class SandboxChooser implements DeferredChooser {
   private plannedIds: string[] = [];
   private plannedFactors: number[] = [];
   private pending: PendingPlan | undefined;
+  /** The array the plan was last found to be for, picks since a full comparison, a rotating probe. */
+  private checked: readonly NodeView[] | undefined;
+  private sinceFull = 0;
+  private probe = 0;
 
   constructor(private readonly host: IsolateHost, cpuTimeout: number) {
     this.callLimit = cpuTimeout;
@@ -74,7 +64,7 @@ export class SandboxChooser implements DeferredChooser {
       const hit = this.fromPlan(nodes);
       if (hit) return { now: hit };
     }
-    const call = this.host.batchable ? this.startPlan(nodes) : this.host.start(0, views(nodes), plain(client));
+    const call = this.host.batchable ? this.startPlan(nodes) : this.host.start(0, nodes, plain(client));
     if (!call) return {};
     if (this.host.wait(call, Math.max(0, end - performance.now()))) {
       if (!this.host.batchable) return { now: result(call) };
@@ -95,7 +85,7 @@ export class SandboxChooser implements DeferredChooser {
 
   private rankNow(nodes: readonly NodeView[], client: ClientView): string[] {
     this.host.waitIdle(this.callLimit);
-    const call = this.host.start(2, views(nodes), plain(client));
+    const call = this.host.start(2, nodes, plain(client));
     if (!call) throw new Error('busy with an earlier call');
     if (!this.host.wait(call, this.callLimit)) throw new Error(`no ranking within its time limit of ${this.callLimit} ms`);
     const o = call.outcome!;
@@ -106,14 +96,15 @@ export class SandboxChooser implements DeferredChooser {
   /** The next planned pick, when the plan is for these candidates; asks for the next plan early. */
   private fromPlan(nodes: readonly NodeView[]): CallResult | undefined {
     if (this.pending) this.adopt();
-    if (this.next >= this.planned.length || !same(nodes, this.plannedIds, this.plannedFactors)) return undefined;
+    if (this.next >= this.planned.length || !this.forPlan(nodes)) return undefined;
     const index = this.planned[this.next++]!;
     if (this.planned.length - this.next <= BATCH / 2 && !this.pending) this.startPlan(nodes);
     return { ok: true, id: this.plannedIds[index]!, ms: 0, index };
   }
 
   private startPlan(nodes: readonly NodeView[]): Call | undefined {
-    const call = this.host.start(1, views(nodes), BATCH);
+    // A plan reads ids and load factors only: the other figures are not written.
+    const call = this.host.start(1, nodes, BATCH, false);
     if (!call) return undefined;
     const pending = { call, ids: nodes.map((n) => n.id), factors: nodes.map((n) => n.loadFactor) };
     this.pending = pending;
@@ -137,6 +128,22 @@ export class SandboxChooser implements DeferredChooser {
       this.plannedFactors = p.factors;
     }
     this.next = 0;
+    this.checked = undefined;
+  }
+
+  /** True when the plan is for `nodes` (see the top of this file for how cheaply). */
+  private forPlan(nodes: readonly NodeView[]): boolean {
+    const n = nodes.length;
+    if (nodes === this.checked && n === this.plannedIds.length && ++this.sinceFull < VERIFY_EVERY) {
+      if (n === 0) return true;
+      const i = (this.probe = (this.probe + 1) % n);
+      if (nodes[i]!.id === this.plannedIds[i] && nodes[i]!.loadFactor === this.plannedFactors[i]) return true;
+    }
+    this.checked = undefined;
+    if (!same(nodes, this.plannedIds, this.plannedFactors)) return false;
+    this.checked = nodes;
+    this.sinceFull = 0;
+    return true;
   }
 }
 

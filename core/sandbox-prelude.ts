@@ -21,10 +21,11 @@
  */
 import type { FailureCause } from './algorithm-runner.ts';
 import { capText, MAX_ANSWER_LENGTH, MAX_ERROR_TEXT } from './policy-answer.ts';
+import { COLUMNS as C, STATES, STRIDE } from './sandbox-table.ts';
 
 /** How a call ended, as read from the buffer (or found when its promise settled). */
 export type Outcome =
-  | { ok: true; ms: number; id?: string; indices?: number[] }
+  | { ok: true; ms: number; id?: string; index?: number; indices?: number[] }
   | { ok: false; cause: FailureCause; error: string };
 
 /** Int32 slots of the shared buffer. */
@@ -42,6 +43,8 @@ export const SLOT = {
   /** Up to 4 (line, column) pairs of the bundle: a throw's or a wait's stack. */
   FRAMES: 5,
   FRAME_SLOTS: 8,
+  /** A pick's candidate index (-1: none), so the host need not look the id up among 5,000. */
+  INDEX: 13,
   /** First Int32 of the payload (Uint16 index PAYLOAD * 2 for text). */
   PAYLOAD: 16,
 } as const;
@@ -56,7 +59,14 @@ export function bufferBytes(ints: number): number {
   return (SLOT.PAYLOAD + Math.max(ints, textInts)) * 4;
 }
 
-/** The prelude's source. Kinds of call: 0 pick, 1 plan (`arg` picks), 2 rank. */
+/**
+ * The prelude's source. Kinds of call: 0 pick, 1 plan (`arg` picks), 2 rank.
+ * The candidates come as a table (core/sandbox-table.ts): ids when they change, figures in
+ * a shared Float64Array. They are turned into NodeView objects once per candidate set,
+ * whose getters read the figures, so a call costs nothing per candidate here; the frozen
+ * array carries the table itself under Symbol.for('protobalance.nodeTable'), for the
+ * built-in algorithms' typed-array path (plugins/balancers/node-table.ts).
+ */
 export const PRELUDE = `(() => {
 'use strict';
 const G = globalThis, call = Function.prototype.call, uncurry = (f) => call.bind(f);
@@ -68,7 +78,48 @@ const exec = uncurry(RegExp.prototype.exec), mapGet = uncurry(Map.prototype.get)
 const MAX = ${MAX_ANSWER_LENGTH}, TEXT = ${MAX_ERROR_TEXT}, SHOWN = 64;
 const SEQ = ${SLOT.SEQ}, STATUS = ${SLOT.STATUS}, WAITING = ${SLOT.WAITING}, COUNT = ${SLOT.COUNT};
 const ELAPSED = ${SLOT.ELAPSED}, FRAMES = ${SLOT.FRAMES}, NF = ${SLOT.FRAME_SLOTS}, PAYLOAD = ${SLOT.PAYLOAD}, P16 = PAYLOAD * 2;
-let i32, u16, room = 0, chooser, batchable = false;
+const freeze = Object.freeze, symFor = Symbol.for, F64 = Float64Array, ArrayC = Array;
+const STRIDE = ${STRIDE}, STATES = freeze(${JSON.stringify(STATES)}), NO_METRICS = freeze({}), INDEX = ${SLOT.INDEX};
+let i32, u16, room = 0, chooser, batchable = false, usesTable = false, columns = 0;
+let F = new F64(0), views = freeze([]), byId = new MapC(), metrics = [], version = 0;
+// Plain data objects (a spread or JSON.stringify sees every field), refreshed from the
+// figures at the start of each call unless the algorithm reads the table itself
+// (\`usesTable\` on its chooser: the built-ins), which then costs nothing per candidate.
+const view = (id) => ({ id, loadFactor: 0, activeConnections: 0, totalConnections: 0, connectionRate: 0, bytesRate: 0, recentFailures: 0, connectLatency: 0, state: 'green', metrics: NO_METRICS });
+const refresh = (all) => {
+  for (let i = 0, b = 0; i < views.length; i++, b += STRIDE) {
+    const v = views[i];
+    v.loadFactor = F[b + ${C.loadFactor}];
+    if (!all) continue;
+    v.activeConnections = F[b + ${C.activeConnections}];
+    v.totalConnections = F[b + ${C.totalConnections}];
+    v.connectionRate = F[b + ${C.connectionRate}];
+    v.bytesRate = F[b + ${C.bytesRate}];
+    v.recentFailures = F[b + ${C.recentFailures}];
+    v.connectLatency = F[b + ${C.connectLatency}];
+    v.state = STATES[F[b + ${C.state}]] ?? 'green';
+    v.metrics = metrics[i] ?? NO_METRICS;
+  }
+};
+const table = freeze({ stride: STRIDE, get figures() { return F; }, get version() { return version; } });
+const TABLE = symFor('protobalance.nodeTable'), COLS = freeze(${JSON.stringify(C)});
+const update = (tsab, ids, changed) => {
+  if (tsab !== undefined) F = new F64(tsab);
+  if (isArray(ids)) {
+    const list = new ArrayC(ids.length);
+    byId = new MapC();
+    for (let i = 0; i < ids.length; i++) { list[i] = view(toStr(ids[i])); mapSet(byId, list[i].id, i); }
+    defineProperty(list, TABLE, { value: table });
+    views = freeze(list);
+    metrics = [];
+    version++;
+  }
+  if (isArray(changed)) for (let k = 0; k < changed.length; k++) { const i = changed[k][0]; if (i >= 0 && i < views.length) metrics[i] = freeze(changed[k][1]); }
+  // A plan reads ids and factors; a table reader reads the table (its views' factors are
+  // set with new ids: a factor change sends the ids again); anything else gets every figure.
+  if (!usesTable || batchable) refresh(!batchable);
+  else if (isArray(ids)) refresh(false);
+};
 const attach = (sab) => { i32 = new I32(sab); u16 = new U16(sab); room = i32.length - PAYLOAD; };
 const frameRe = /pb-sandbox\\.js:(\\d+):(\\d+)/g;
 const putFrames = (stack) => {
@@ -107,9 +158,14 @@ const putId = (id) => {
   i32[COUNT] = id.length;
   return ${STATUS_OK};
 };
-const indexOf = (nodes) => { const index = new MapC(); for (let i = 0; i < nodes.length; i++) mapSet(index, nodes[i].id, i); return index; };
+const putPick = (id) => {
+  const status = putId(id);
+  const at = status === ${STATUS_OK} ? mapGet(byId, id) : undefined;
+  i32[INDEX] = at === undefined ? -1 : at;
+  return status;
+};
 const putPlan = (nodes, count) => {
-  const index = indexOf(nodes), n = count < room ? count : room;
+  const index = byId, n = count < room ? count : room;
   for (let k = 0; k < n; k++) {
     const id = chooser.pick(nodes, { address: '', port: 0, listener: '' });
     const at = typeof id === 'string' ? mapGet(index, id) : undefined;
@@ -120,7 +176,7 @@ const putPlan = (nodes, count) => {
   return ${STATUS_OK};
 };
 const putRank = (nodes, client) => {
-  const index = indexOf(nodes), list = chooser.rank(nodes, client);
+  const index = byId, list = chooser.rank(nodes, client);
   if (!isArray(list)) return bad('ranked ' + describe(list) + ', which is no array of node ids');
   const n = list.length;
   if (!(n <= nodes.length && n <= room)) return bad('ranked ' + n + ' ids, more than the ' + nodes.length + ' candidates');
@@ -148,14 +204,23 @@ defineProperty(G, '__pbInstall', { value: (c, isBatchable) => {
   if (chooser !== undefined) throw new Err('the algorithm is installed once');
   chooser = c;
   batchable = isBatchable === true;
+  // The figures a table reader needs (besides loadFactor): the host writes only those.
+  const wanted = c.usesTable;
+  if (isArray(wanted)) {
+    usesTable = true;
+    for (let k = 0; k < wanted.length; k++) { const col = COLS[wanted[k]]; if (typeof col === 'number') columns |= 1 << col; }
+  }
 }, writable: false, configurable: false });
-defineProperty(G, '__pbInfo', { value: () => (batchable ? 1 : 0) | (chooser !== undefined && typeof chooser.rank === 'function' ? 2 : 0), writable: false, configurable: false });
-defineProperty(G, '__pbRun', { value: (seq, kind, nodes, arg, sab) => {
+defineProperty(G, '__pbInfo', { value: () => (batchable ? 1 : 0) | (chooser !== undefined && typeof chooser.rank === 'function' ? 2 : 0) | (usesTable ? 4 | (columns << 8) : 0), writable: false, configurable: false });
+defineProperty(G, '__pbRun', { value: (seq, kind, count, arg, sab, tsab, ids, changed) => {
   if (sab !== undefined) attach(sab);
   const t0 = now();
   let status;
   try {
-    status = kind === 0 ? putId(chooser.pick(nodes, arg)) : kind === 1 ? putPlan(nodes, arg) : putRank(nodes, arg);
+    update(tsab, ids, changed);
+    const nodes = views;
+    if (nodes.length !== count) status = bad('the candidate table is out of step with the host');
+    else status = kind === 0 ? putPick(chooser.pick(nodes, arg)) : kind === 1 ? putPlan(nodes, arg) : putRank(nodes, arg);
   } catch (e) {
     status = putThrow(e);
   }
@@ -175,7 +240,11 @@ export function readBuffer(i32: Int32Array, kind: 0 | 1 | 2): Outcome {
   const room = i32.length - SLOT.PAYLOAD;
   const count = Math.min(Math.max(i32[SLOT.COUNT]!, 0), room);
   const ms = Math.max(i32[SLOT.ELAPSED]!, 0);
-  if (status === STATUS_OK && kind === 0 && count <= MAX_ANSWER_LENGTH) return { ok: true, ms, id: text(i32, count) };
+  if (status === STATUS_OK && kind === 0 && count <= MAX_ANSWER_LENGTH) {
+    // The index is only a hint: the guard uses it when that candidate has this id.
+    const index = i32[SLOT.INDEX]!;
+    return index >= 0 ? { ok: true, ms, id: text(i32, count), index } : { ok: true, ms, id: text(i32, count) };
+  }
   if (status === STATUS_OK && kind !== 0) return { ok: true, ms, indices: Array.from(i32.subarray(SLOT.PAYLOAD, SLOT.PAYLOAD + count)) };
   // The isolate cut the text to MAX_ERROR_TEXT; the buffer bounds it whatever the isolate did.
   if (status === STATUS_THROW) return { ok: false, cause: 'throw', error: text(i32, count) };

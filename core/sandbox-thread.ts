@@ -21,7 +21,9 @@ import type ivm from 'isolated-vm';
 import { describeError } from './errors.ts';
 import { capText } from './policy-answer.ts';
 import { bufferBytes, PRELUDE, readBuffer, SLOT, type Outcome } from './sandbox-prelude.ts';
+import { ALL, NodeTable, type TableUpdate } from './sandbox-table.ts';
 import { originalPosition, type SourceMap } from './source-map.ts';
+import type { NodeView } from './types.ts';
 
 // Required, not imported: an ES import of a CommonJS module makes Node parse it for its
 // export names first, which costs start-up time.
@@ -68,6 +70,8 @@ type Ref = ivm.Reference<(...args: unknown[]) => unknown>;
 export class IsolateHost {
   batchable = false;
   hasRank = false;
+  /** The table columns calls need (core/sandbox-table.ts): ALL unless the chooser names them. */
+  columns = ALL;
   private isolate: ivm.Isolate | undefined;
   private runRef: Ref | undefined;
   private state: 'booting' | 'ready' | 'dead' | 'disposed' = 'dead';
@@ -78,6 +82,8 @@ export class IsolateHost {
   private attached = false;
   private seq = 0;
   private current: Call | undefined;
+  /** The candidates as the isolate knows them (core/sandbox-table.ts). */
+  readonly table = new NodeTable();
 
   constructor(private readonly o: HostOptions) {
     this.sab = new SharedArrayBuffer(bufferBytes(0));
@@ -91,6 +97,7 @@ export class IsolateHost {
     const booting = (async () => {
       if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
       const isolate = new IsolatedVm.Isolate({ memoryLimit: this.o.memoryLimit });
+      this.table.detach();
       this.isolate = isolate;
       try {
         const context = await isolate.createContext();
@@ -102,6 +109,7 @@ export class IsolateHost {
         const flags = Number(await info.apply(undefined, [], { timeout: this.o.cpuTimeout }));
         this.batchable = (flags & 1) !== 0;
         this.hasRank = (flags & 2) !== 0;
+        this.columns = (flags & 4) !== 0 ? (flags >>> 8) & ALL : ALL;
       } catch (err) {
         if (this.state !== 'disposed') this.state = 'dead';
         const message = describeError(err);
@@ -124,23 +132,28 @@ export class IsolateHost {
   }
 
   /**
-   * Start a call with plain-data arguments; undefined while another call runs or after
-   * dispose. An isolate that died is booted again first (the call then waits for that).
+   * Start a call over `nodes` (written into the shared table: `figures` false writes only
+   * ids and factors, for a plan) and a plain-data `arg`; undefined while another call runs
+   * or after dispose. An isolate that died is booted again first (the call then waits).
    */
-  start(kind: 0 | 1 | 2, nodes: unknown[], arg: unknown): Call | undefined {
+  start(kind: 0 | 1 | 2, nodes: readonly NodeView[], arg: unknown, figures = true): Call | undefined {
     if (this.state === 'disposed' || this.busy()) return undefined;
-    if (kind === 2 && nodes.length > this.i32.length - SLOT.PAYLOAD) {
+    // Written only now that no call runs: the isolate never sees figures change mid-call.
+    if (this.state !== 'ready') this.table.detach();
+    const update = this.table.sync(nodes, figures ? this.columns : 0);
+    const count = nodes.length;
+    if (kind === 2 && count > this.i32.length - SLOT.PAYLOAD) {
       this.sab = new SharedArrayBuffer(bufferBytes(nodes.length));
       this.i32 = new Int32Array(this.sab);
       this.attached = false;
     }
     const call = new Call(++this.seq, kind, this.i32);
     this.current = call;
-    if (this.state === 'ready') this.apply(call, nodes, arg);
+    if (this.state === 'ready') this.apply(call, count, arg, update);
     else {
       const ready = this.state === 'booting' && this.booting ? this.booting : this.boot();
       ready.then(
-        () => this.apply(call, nodes, arg),
+        () => this.apply(call, count, arg, update),
         (err: unknown) => call.finish(this.state === 'disposed' ? DISPOSED : { ok: false, cause: 'memory', error: capText(`${this.o.file}: could not restart after running out of memory: ${describeError(err)}`) }),
       );
     }
@@ -168,7 +181,10 @@ export class IsolateHost {
   observe(call: Call): boolean {
     if (call.outcome) return true;
     if (Atomics.load(call.i32, SLOT.SEQ) !== call.seq) return false;
-    call.finish(this.read(call));
+    const o = this.read(call);
+    // A failed call may have left the isolate without this call's ids: send all again next time.
+    if (!o.ok) this.table.detach();
+    call.finish(o);
     return true;
   }
 
@@ -177,7 +193,7 @@ export class IsolateHost {
     if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
   }
 
-  private apply(call: Call, nodes: unknown[], arg: unknown): void {
+  private apply(call: Call, count: number, arg: unknown, update: TableUpdate): void {
     const run = this.runRef;
     const isolate = this.isolate;
     if (this.state !== 'ready' || !run || !isolate) return call.finish(this.state === 'disposed' ? DISPOSED : { ok: false, cause: 'memory', error: 'the isolate is gone' });
@@ -185,7 +201,9 @@ export class IsolateHost {
     this.attached = true;
     let running: Promise<unknown>;
     try {
-      running = run.apply(undefined, [call.seq, call.kind, nodes, arg, sab], { arguments: { copy: true }, timeout: this.o.cpuTimeout });
+      // Copied: the count, the client, and what changed of the table (ids, metrics); the
+      // shared buffers are shared, not copied.
+      running = run.apply(undefined, [call.seq, call.kind, count, arg, sab, update.sab, update.ids, update.metrics], { arguments: { copy: true }, timeout: this.o.cpuTimeout });
     } catch (err) {
       // Arguments that cannot be copied, an isolate disposed meanwhile: settled like a failed call.
       running = Promise.reject(err);
@@ -203,6 +221,7 @@ export class IsolateHost {
    * tries, and pausing a running isolate through its inspector crashed the process.
    */
   private settle(call: Call, isolate: ivm.Isolate, err: unknown): void {
+    if (err !== undefined) this.table.detach();
     if (err === undefined) {
       if (!this.observe(call)) call.finish({ ok: false, cause: 'throw', error: `${this.o.file}: the call ended without an answer` });
       return;

@@ -22,6 +22,7 @@ import { guardChooser } from '../../core/guard.ts';
 import type { Logger } from '../../core/logger.ts';
 import { checkAnswer, MAX_ANSWER_LENGTH, MAX_ERROR_LINE } from '../../core/policy-answer.ts';
 import { bufferBytes, PRELUDE, readBuffer } from '../../core/sandbox-prelude.ts';
+import { ALL, NodeTable } from '../../core/sandbox-table.ts';
 import type { ClientView, NodeView } from '../../core/types.ts';
 import { nodeView } from '../../test/helpers/views.ts';
 
@@ -83,6 +84,8 @@ vm.runInContext(PRELUDE, context);
 const buffer = new SharedArrayBuffer(bufferBytes(0));
 const i32 = new Int32Array(buffer);
 let seq = 0;
+/** The candidates as the host sends them (core/sandbox-table.ts). */
+const table = new NodeTable();
 
 function fail(what: string, answer: unknown, got: unknown): never {
   let shown: string;
@@ -114,7 +117,8 @@ export function checkAnswerPromises(answer: unknown): void {
   }
 
   current = answer;
-  (context.__pbRun as (...args: unknown[]) => void)(++seq, 0, NODES, CLIENT, seq === 1 ? buffer : undefined);
+  const update = table.sync(NODES, ALL);
+  (context.__pbRun as (...args: unknown[]) => void)(++seq, 0, NODES.length, CLIENT, seq === 1 ? buffer : undefined, update.sab, update.ids, update.metrics);
   const out = readBuffer(i32, 0);
   const passes = typeof answer === 'string' && answer.length <= MAX_ANSWER_LENGTH;
   if (out.ok !== passes) fail('the prelude let out the wrong answers', answer, out);

@@ -72,6 +72,8 @@ export default defineAlgorithm({
         return best;
       },
       rank,
+      // Reads ids and load factors only: in the sandbox the host writes no other figure.
+      usesTable: [],
     };
   },
 });

@@ -23,7 +23,8 @@ export default defineAlgorithm({
   name: 'connection-rate',
   create() {
     // Each pick is one more connection per second on its node until the next sample.
-    const pick = lowestRate((node) => node.connectionRate, () => 1);
-    return { pick };
+    const pick = lowestRate('connectionRate', () => 1);
+    // In the sandbox it reads the table, where the host writes only this figure.
+    return { pick, usesTable: ['connectionRate'] };
   },
 });

@@ -4,8 +4,13 @@
  *
  * Options: `seed` (a number) makes the sequence repeatable (tests, simulations); without
  * it, Math.random is used.
+ *
+ * In the sandbox (a candidate table, see node-table.ts) a pick is a binary search over the
+ * running totals of the factors, kept per candidate set: O(log n), and the same pick as
+ * the scan for whole-number factors (subtracting whole numbers from the point is exact).
  */
 import { defineAlgorithm } from 'protobalance';
+import { tableOf } from './node-table.ts';
 
 /** mulberry32: a small, fast, well-spread 32-bit PRNG for repeatable runs. */
 function seeded(seed: number): () => number {
@@ -25,8 +30,28 @@ export default defineAlgorithm<{ seed?: number }>({
   batchable: true,
   create(options) {
     const random = typeof options.seed === 'number' ? seeded(options.seed) : Math.random;
+    let version = -1;
+    let sums = new Float64Array(0);
     return {
       pick(nodes) {
+        const t = tableOf(nodes);
+        if (t) {
+          if (t.version !== version) {
+            sums = new Float64Array(nodes.length);
+            for (let i = 0, sum = 0; i < nodes.length; i++) sums[i] = sum += t.figures[i * t.stride]!;
+            version = t.version;
+          }
+          const point = random() * sums[nodes.length - 1]!;
+          // The first candidate whose running total passes the point.
+          let lo = 0;
+          let hi = nodes.length - 1;
+          while (lo < hi) {
+            const mid = (lo + hi) >> 1;
+            if (sums[mid]! > point) hi = mid;
+            else lo = mid + 1;
+          }
+          return nodes[lo]!.id;
+        }
         let total = 0;
         for (let i = 0; i < nodes.length; i++) total += nodes[i]!.loadFactor;
         let point = random() * total;
@@ -36,6 +61,8 @@ export default defineAlgorithm<{ seed?: number }>({
         }
         return nodes[nodes.length - 1]!.id;
       },
+      // Read from the table: loadFactor only (always there).
+      usesTable: [],
     };
   },
 });

@@ -24,18 +24,17 @@ import { lowestRate } from './lowest-rate.ts';
 export default defineAlgorithm({
   name: 'traffic-rate',
   create() {
-    const pick = lowestRate(
-      (node) => node.bytesRate,
-      (nodes, rates) => {
-        let total = 0;
-        let open = 0;
-        for (let i = 0; i < nodes.length; i++) {
-          total += rates[i]!;
-          if (nodes[i]!.activeConnections > 0) open += nodes[i]!.activeConnections;
-        }
-        return total > 0 ? total / Math.max(open, nodes.length) : 1;
-      },
-    );
-    return { pick };
+    const pick = lowestRate('bytesRate', (count, rates, activeAt) => {
+      let total = 0;
+      let open = 0;
+      for (let i = 0; i < count; i++) {
+        total += rates[i]!;
+        const active = activeAt(i);
+        if (active > 0) open += active;
+      }
+      return total > 0 ? total / Math.max(open, count) : 1;
+    });
+    // In the sandbox it reads the table, where the host writes only these figures.
+    return { pick, usesTable: ['bytesRate', 'activeConnections'] };
   },
 });
