@@ -13,7 +13,9 @@
  * `--only=side-by-side` runs just that last part and replaces just its section of
  * bench/RESULTS.md (the section carries its own date); `--only=affinity` the same for the
  * affinity stores' part, `--only=fleet` for the fleet's (bench/fleet-latency.ts: a node state
- * change from one balancer of a fleet in force on another). `--workers=N|auto` passes `workers` into
+ * change from one balancer of a fleet in force on another), `--only=scale` for the scale section's
+ * (bench/scale.ts: check, start, reload and RSS at 1, 50 and 500 clusters; pick cost at 4, 100
+ * and 5,000 nodes; cold and warm start). `--workers=N|auto` passes `workers` into
  * the side-by-side Proto Balance config, once the core has that field.
  */
 import { spawnSync } from 'node:child_process';
@@ -25,6 +27,7 @@ import path from 'node:path';
 import { startChild, killAll, type Child } from './children.ts';
 import { AFFINITY_HEADING, AFFINITY_WATCHDOG_MS, affinitySection } from './affinity-stores.ts';
 import { FLEET_HEADING, fleetSection } from './fleet-latency.ts';
+import { killScale, SCALE_HEADING, SCALE_WATCHDOG_MS, scaleSection } from './scale.ts';
 import { compareRunners, type Comparison } from './compare.ts';
 import { killExternal } from './external.ts';
 import { bulkDownload, bulkUpload, closeAll, keepAlive, newConnections, openIdle, type RateOptions, type RateResult } from './load.ts';
@@ -46,8 +49,8 @@ if (!freshBundle(new URL('../', import.meta.url))) {
   if (built.status !== 0) process.exit(1);
 }
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-if (only !== undefined && only !== 'side-by-side' && only !== 'affinity' && only !== 'fleet') {
-  process.stderr.write(`bench: --only=${only}: the parts that run alone are side-by-side, affinity and fleet\n`);
+if (only !== undefined && only !== 'side-by-side' && only !== 'affinity' && only !== 'fleet' && only !== 'scale') {
+  process.stderr.write(`bench: --only=${only}: the parts that run alone are side-by-side, affinity, fleet and scale\n`);
   process.exit(2);
 }
 const workersArg = process.argv.find((a) => a.startsWith('--workers='))?.slice('--workers='.length);
@@ -77,6 +80,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const killEverything = () => {
   killAll();
   killExternal();
+  killScale();
 };
 process.on('exit', killEverything);
 // A signal would end this process without 'exit': HAProxy, nginx and iperf3 would outlive it.
@@ -87,7 +91,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 const sideWatchdogMs = SIDE_PLAN[quick ? 'quick' : 'default'].watchdogMs;
-const watchdogMs = only === 'affinity' || only === 'fleet' ? AFFINITY_WATCHDOG_MS : only ? sideWatchdogMs : P.watchdogMs + AFFINITY_WATCHDOG_MS + sideWatchdogMs;
+const watchdogMs =
+  only === 'affinity' || only === 'fleet' ? AFFINITY_WATCHDOG_MS : only === 'scale' ? SCALE_WATCHDOG_MS : only ? sideWatchdogMs : P.watchdogMs + AFFINITY_WATCHDOG_MS + sideWatchdogMs + SCALE_WATCHDOG_MS;
 const watchdog = setTimeout(() => {
   log(`bench: still running after ${watchdogMs / 1000} s; giving up`);
   killEverything();
@@ -270,6 +275,8 @@ async function main(): Promise<void> {
   log('');
   const affinity = await affinitySection({ quick, log });
   const fleet = await fleetSection({ log });
+  log('');
+  const scale = await scaleSection({ quick, log });
   const side = await runSide();
 
   const rows: Row[] = [
@@ -372,8 +379,9 @@ async function main(): Promise<void> {
     ].map((n) => `- ${n}`),
   ].join('\n');
 
-  const body = [tableText, selectionSection, runnerSection, affinity.section, fleet.section, side.section].join('\n\n');
-  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${affinity.section}\n\n${fleet.section}\n\n${side.section}\n`);
+  // The scale section's failures (a step past its limit at 500 clusters) are figures of its own, not failed phases.
+  const body = [tableText, selectionSection, runnerSection, affinity.section, fleet.section, scale.section, side.section].join('\n\n');
+  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${affinity.section}\n\n${fleet.section}\n\n${scale.section}\n\n${side.section}\n`);
   warnings.push(...affinity.warnings, ...side.warnings);
   if (warnings.length > 0) {
     log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; run took ${seconds.toFixed(1)} s`);
@@ -418,6 +426,20 @@ async function mainAffinityOnly(): Promise<void> {
   log(`\nreplaced the affinity section of bench/RESULTS.md; took ${affinity.seconds.toFixed(1)} s`);
 }
 
+/**
+ * `--only=scale`: the scale section alone; its section of bench/RESULTS.md is replaced, the
+ * rest kept. A step that failed at scale is a figure of the section (listed under "Failed or
+ * odd at scale"), so the section is written all the same; the exit code says so.
+ */
+async function mainScaleOnly(): Promise<void> {
+  log(`Proto Balance benchmark, scale only${quick ? ' (--quick)' : ''}: node ${process.version}, ${machine()}`);
+  const scale = await scaleSection({ quick, log });
+  process.stdout.write(`\n${scale.section}\n`);
+  await replaceSection(new URL('./RESULTS.md', import.meta.url), SCALE_HEADING, scale.section);
+  log(`\nreplaced the scale section of bench/RESULTS.md; took ${scale.seconds.toFixed(1)} s${scale.failures.length ? `; ${scale.failures.length} step(s) failed, listed in the section` : ''}`);
+  if (scale.failures.length > 0) process.exitCode = 1;
+}
+
 /** `--only=fleet`: a state change from one fleet member to another; its section of bench/RESULTS.md is replaced. */
 async function mainFleetOnly(): Promise<void> {
   log(`Proto Balance benchmark, fleet only: node ${process.version}, ${machine()}`);
@@ -427,7 +449,7 @@ async function mainFleetOnly(): Promise<void> {
   log('\nreplaced the fleet section of bench/RESULTS.md');
 }
 
-(only === 'fleet' ? mainFleetOnly() : only === 'affinity' ? mainAffinityOnly() : only ? mainSideOnly() : main()).then(
+(only === 'scale' ? mainScaleOnly() : only === 'fleet' ? mainFleetOnly() : only === 'affinity' ? mainAffinityOnly() : only ? mainSideOnly() : main()).then(
   () => {
     clearTimeout(watchdog);
     process.exit(process.exitCode ?? 0);
