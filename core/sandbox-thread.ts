@@ -221,7 +221,13 @@ export class IsolateHost {
    * tries, and pausing a running isolate through its inspector crashed the process.
    */
   private settle(call: Call, isolate: ivm.Isolate, err: unknown): void {
-    if (err !== undefined) this.table.detach();
+    // A call cut off (time limit, a throw on the way in) may have ended before the isolate
+    // took the answer buffer: hand it over again with the next call, or every later call
+    // would write into a buffer the isolate never got.
+    if (err !== undefined) {
+      this.table.detach();
+      this.attached = false;
+    }
     if (err === undefined) {
       if (!this.observe(call)) call.finish({ ok: false, cause: 'throw', error: `${this.o.file}: the call ended without an answer` });
       return;
