@@ -92,6 +92,8 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
   let slow = false;
 
   const stand = options.fallback;
+  /** What answers when the algorithm cannot, for the log. */
+  const instead = stand ? 'the same algorithm in this process' : 'a weighted rotation';
   const fallback = <N extends NodeView>(nodes: readonly N[], client: ClientView): N => {
     fallbackChoices++;
     if (stand) {
@@ -114,11 +116,11 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
     const step = breaker.failure();
     const retry = Math.round((breaker.retryAt - Date.now()) / 1000);
     if (step === 'opened') {
-      logger.error({ failures: breaker.failuresInARow, cause, err: error }, `algorithm is broken: every choice uses a weighted rotation; it is tried again in ${retry} s`);
+      logger.error({ failures: breaker.failuresInARow, cause, err: error }, `algorithm is broken: every choice is made by ${instead}; it is tried again in ${retry} s`);
     } else if (step === 'still') {
       logger.warn({ cause, err: error }, `algorithm still broken; tried again in ${retry} s`);
     } else if (step === 'counted') {
-      logger.error({ cause, err: error, ...(answer === undefined ? {} : { answer }) }, 'algorithm failed; using a weighted rotation for this choice');
+      logger.error({ cause, err: error, ...(answer === undefined ? {} : { answer }) }, `algorithm failed; ${instead} makes this choice`);
     }
   };
   const succeeded = (ms: number): void => {
@@ -160,7 +162,7 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
     slow = true;
     if (Date.now() - lateLogged < LATE_LOG_EVERY) return;
     lateLogged = Date.now();
-    logger.warn({ deadlineMs: Math.round(waited), lateAnswers }, 'no answer from the algorithm within the choice deadline; such choices use a weighted rotation (logged once a minute)');
+    logger.warn({ deadlineMs: Math.round(waited), lateAnswers }, `no answer from the algorithm within the choice deadline; such choices are made by ${instead} (logged once a minute)`);
   };
   const askDeferred = <N extends NodeView>(nodes: readonly N[], client: ClientView, admit: Admission): N => {
     if (slow) pollLate();

@@ -101,6 +101,18 @@ function describeChanges(c: RuntimeChanges | undefined): string {
   return lines.length === 0 ? '' : `\n\nchanged at run time (kept until the config file changes the same thing):\n${lines.map((l) => `  ${l}`).join('\n')}`;
 }
 
+interface AlgorithmRow {
+  state: string;
+  lastError?: string;
+  nextTrial?: string;
+  fallbackChoices?: number;
+}
+
+function describeAlgorithm(a: AlgorithmRow): string {
+  const next = a.nextTrial ? `, tried again at ${a.nextTrial}` : '';
+  return `${a.state}${next}; ${a.fallbackChoices ?? 0} choice(s) made by its fallback${a.lastError ? `; last error: ${a.lastError}` : ''}`;
+}
+
 interface StoreHealth {
   store?: string;
   url?: string;
@@ -126,7 +138,7 @@ function describeFleet(f: FleetStatus | undefined): string {
 export async function status(o: ControlOptions): Promise<string> {
   const s = await call(o, 'GET', '/status');
   if (o.json) return JSON.stringify(s, null, 2);
-  const clusters = s.clusters as { name: string; balance: string; affinity?: StoreHealth; nodes: NodeRow[] }[];
+  const clusters = s.clusters as { name: string; balance: string; affinity?: StoreHealth; algorithm?: AlgorithmRow; nodes: NodeRow[] }[];
   const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string; accepted?: number; refused?: number }[];
   const generations = Array.isArray(s.generations) ? ` (each process: ${(s.generations as unknown[]).map(String).join(', ')})` : '';
   const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}${generations}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
@@ -147,9 +159,11 @@ export async function status(o: ControlOptions): Promise<string> {
       rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), String(n.fallovers ?? 0), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
     }
   }
+  const troubled = clusters.flatMap((c) => (c.algorithm && c.algorithm.state !== 'ok' ? [`  ${c.name} (${c.balance}): ${describeAlgorithm(c.algorithm)}`] : []));
+  const algorithms = troubled.length > 0 ? `\n\nalgorithms not answering:\n${troubled.join('\n')}` : '';
   const stores = clusters.flatMap((c) => (c.affinity ? [`  ${c.name}: ${describeStore(c.affinity)}`] : []));
   const affinity = stores.length > 0 ? `\n\naffinity stores:\n${stores.join('\n')}` : '';
-  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}${affinity}${describeChanges(s.runtimeChanges as RuntimeChanges | undefined)}${describeFleet(s.fleet as FleetStatus | undefined)}`;
+  return `${head}\nlisteners:\n${ls}\n\n${table(rows)}${algorithms}${affinity}${describeChanges(s.runtimeChanges as RuntimeChanges | undefined)}${describeFleet(s.fleet as FleetStatus | undefined)}`;
 }
 
 function nodePath(node: string): { cluster: string; id: string; path: string } {
