@@ -50,12 +50,17 @@ function fail(err: unknown): never {
   process.exit(isProtoBalanceError(err) && err.code === 'PB_ERR_CONFIG_NOT_FOUND' ? 2 : 1);
 }
 
+/** A Redis URL without its password, in the user part or as a query parameter. */
+function maskRedisUrl(url: string): string {
+  return url.replace(/(\/\/[^/:@]*:)[^/@]*@/, '$1***@').replace(/([?&][^=&]*pass[^=&]*=)[^&]*/gi, '$1***');
+}
+
 /** The resolved config with secrets masked, for `check`. */
 function printable(config: ResolvedConfig): unknown {
   return JSON.parse(
     JSON.stringify(config, (key, value: unknown) => {
       if ((key === 'hashSecret' || key === 'token') && typeof value === 'string') return '***';
-      if (typeof value === 'string' && /^rediss?:\/\/[^/@]*:[^/@]*@/.test(value)) return value.replace(/(\/\/[^/:@]*:)[^/@]*@/, '$1***@');
+      if (typeof value === 'string' && /^rediss?:\/\//.test(value)) return maskRedisUrl(value);
       if (typeof value === 'function') return '[function]';
       return value;
     }),

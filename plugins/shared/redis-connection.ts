@@ -24,5 +24,7 @@ export function openRedis(url: string, role: 'commands' | 'subscriber' = 'comman
 export function redactRedisUrl(url: string): string {
   const u = new URL(url);
   if (u.password) u.password = '***';
-  return u.toString();
+  // ioredis also takes the password as a query parameter.
+  for (const key of [...u.searchParams.keys()]) if (/pass/i.test(key)) u.searchParams.set(key, '***');
+  return u.toString().replace(/%2A%2A%2A/g, '***');
 }

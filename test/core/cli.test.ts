@@ -165,6 +165,8 @@ info('check prints the resolved config with secrets masked', async () => {
       listeners: [{ port: 80, cluster: 'web' }],
       clusters: { web: { hashSecret: 's3cret', nodes: [{ id: 'a', address: '10.0.0.1:80' }] } },
       admin: { token: 'tok' },
+      affinity: { store: 'redis://10.0.0.5:6379/0?username=pb&password=qsecret' },
+      fleet: { redis: 'redis://pb:usecret@10.0.0.5:6379/0', name: 'edge' },
     }),
   });
   const f = await runCli(['check'], {}, dir);
@@ -174,6 +176,12 @@ info('check prints the resolved config with secrets masked', async () => {
   assert.is(printed.clusters.web.hashSecret, '***');
   assert.is(printed.admin.token, '***');
   assert.not.match(f.stdout, 's3cret');
+  // Redis passwords, in the user part or as a query parameter.
+  assert.is(printed.fleet.redis, 'redis://pb:***@10.0.0.5:6379/0');
+  assert.is(printed.clusters.web.affinity.store, 'redis://10.0.0.5:6379/0?username=pb&password=***');
+  assert.not.match(f.stdout, 'secret"');
+  assert.not.match(f.stdout, 'usecret');
+  assert.not.match(f.stdout, 'qsecret');
 });
 
 info('--version and --help', async () => {
