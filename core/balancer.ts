@@ -25,6 +25,7 @@ import { PeerBus } from './workers/peers.ts';
 import type { PeerLoad } from './workers/protocol.ts';
 import { loadNodeStates, saveNodeStates } from './node-states.ts';
 import { releaseInstances } from './algorithm-instances.ts';
+import { localCounters, type SharedCounters } from './shared-counters.ts';
 import type { Config, NodeState, PluginEntry, ResolvedConfig } from './types.ts';
 
 /** How long killed connections get to end at shutdown. */
@@ -55,6 +56,11 @@ export interface BalancerOptions {
   /** Save node states and runtime changes in the state directory (the primary does; its workers do not). */
   persistStates?: boolean;
   /**
+   * Counters shared with the other processes of the group (core/shared-counters.ts): the
+   * position of cyclic algorithms such as round robin. Per process by default.
+   */
+  counters?: SharedCounters;
+  /**
    * The runtime changes in force (core/runtime-changes.ts): a worker gets its primary's.
    * By default they are read from the state directory at start.
    */
@@ -75,6 +81,7 @@ export class Balancer {
   private readonly source: string | undefined;
   private readonly builtins: readonly PluginEntry[];
   private readonly createRunner: (config: ResolvedConfig) => AlgorithmRunner;
+  private readonly counters: SharedCounters;
   /** The runner new generations are built on, and the limits it was made for. */
   private runner: { key: string; runner: AlgorithmRunner } | undefined;
   private readonly nodes = new NodeRegistry();
@@ -115,7 +122,8 @@ export class Balancer {
     this.source = options.source;
     this.logger = options.logger ?? createLogger(config.log.level);
     this.builtins = options.builtins ?? [];
-    this.createRunner = options.createRunner ?? ((c) => createSandboxRunner({ ...c.sandbox, baseDir: c.baseDir }));
+    this.counters = options.counters ?? localCounters();
+    this.createRunner = options.createRunner ?? ((c) => createSandboxRunner({ ...c.sandbox, baseDir: c.baseDir, counters: this.counters }));
     this.adopt = options.adopt;
     this.peers = options.peers ?? new PeerBus(undefined);
     this.persistStates = options.persistStates ?? true;

@@ -15,6 +15,7 @@
  */
 import type { CallResult, DeferredChooser, PickRequest } from './algorithm-runner.ts';
 import type { Call, IsolateHost } from './sandbox-thread.ts';
+import type { Counter } from './shared-counters.ts';
 import type { ClientView, NodeView } from './types.ts';
 
 /** Picks planned per call: the next plan is asked for when half are used (measured: 256 makes a
@@ -48,7 +49,16 @@ export class SandboxChooser implements DeferredChooser {
   private sinceFull = 0;
   private probe = 0;
 
-  constructor(private readonly host: IsolateHost, cpuTimeout: number) {
+  /**
+   * `position`, for a cyclic algorithm: the plan is one whole cycle, asked for once per
+   * candidate set, and each pick takes the entry at the group's shared position, so every
+   * process of the group follows one rotation.
+   */
+  constructor(
+    private readonly host: IsolateHost,
+    cpuTimeout: number,
+    private readonly position?: Counter,
+  ) {
     this.callLimit = cpuTimeout;
     if (host.hasRank) this.rank = (nodes, client) => this.rankNow(nodes, client);
   }
@@ -96,6 +106,11 @@ export class SandboxChooser implements DeferredChooser {
   /** The next planned pick, when the plan is for these candidates; asks for the next plan early. */
   private fromPlan(nodes: readonly NodeView[]): CallResult | undefined {
     if (this.pending) this.adopt();
+    if (this.position) {
+      if (this.planned.length === 0 || !this.forPlan(nodes)) return undefined;
+      const at = this.planned[this.position.next() % this.planned.length]!;
+      return { ok: true, id: this.plannedIds[at]!, ms: 0, index: at };
+    }
     if (this.next >= this.planned.length || !this.forPlan(nodes)) return undefined;
     const index = this.planned[this.next++]!;
     if (this.planned.length - this.next <= BATCH / 2 && !this.pending) this.startPlan(nodes);
@@ -104,7 +119,7 @@ export class SandboxChooser implements DeferredChooser {
 
   private startPlan(nodes: readonly NodeView[]): Call | undefined {
     // A plan reads ids and load factors only: the other figures are not written.
-    const call = this.host.start(1, nodes, BATCH, false);
+    const call = this.position ? this.host.start(3, nodes, cycleLength(nodes), false) : this.host.start(1, nodes, BATCH, false);
     if (!call) return undefined;
     const pending = { call, ids: nodes.map((n) => n.id), factors: nodes.map((n) => n.loadFactor) };
     this.pending = pending;
@@ -120,7 +135,7 @@ export class SandboxChooser implements DeferredChooser {
     const o = p.call.outcome!;
     if (!o.ok || !o.indices) return;
     const picks = o.indices.filter((i) => i >= 0 && i < p.ids.length);
-    if (sameLists(p.ids, p.factors, this.plannedIds, this.plannedFactors)) {
+    if (!this.position && sameLists(p.ids, p.factors, this.plannedIds, this.plannedFactors)) {
       this.planned = this.planned.slice(this.next).concat(picks);
     } else {
       this.planned = picks;
@@ -145,6 +160,31 @@ export class SandboxChooser implements DeferredChooser {
     this.sinceFull = 0;
     return true;
   }
+}
+
+/** Longest cycle planned: a longer one (factors far apart) is cut, and its wrap is not exact. */
+const MAX_CYCLE = 4096;
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * Picks in one cycle of a smooth weighted rotation over `nodes`: the sum of the load
+ * factors made whole numbers (scaled by the smallest power of ten that does it, then
+ * divided by their greatest common divisor), at most MAX_CYCLE.
+ */
+export function cycleLength(nodes: readonly NodeView[]): number {
+  if (nodes.length === 0) return 1;
+  for (const scale of [1, 10, 100, 1000]) {
+    const whole = nodes.map((n) => Math.round(n.loadFactor * scale));
+    if (!nodes.every((n, i) => Math.abs(n.loadFactor * scale - whole[i]!) < 1e-9 && whole[i]! > 0)) continue;
+    const g = whole.reduce(gcd);
+    const sum = whole.reduce((t, w) => t + w / g, 0);
+    return Math.min(sum, MAX_CYCLE);
+  }
+  return MAX_CYCLE;
 }
 
 function result(call: Call): CallResult {

@@ -54,6 +54,9 @@ export const STATUS_THROW = 2;
 export const STATUS_ANSWER = 3;
 
 /** Bytes of a buffer whose payload holds `ints` indices (at least room for any text). */
+/** 0: a pick; 1: a plan of picks; 2: a ranking; 3: one cycle of a cyclic algorithm, from a new instance. */
+export type CallKind = 0 | 1 | 2 | 3;
+
 export function bufferBytes(ints: number): number {
   const textInts = Math.ceil((MAX_ANSWER_LENGTH + MAX_ERROR_TEXT + 64) / 2);
   return (SLOT.PAYLOAD + Math.max(ints, textInts)) * 4;
@@ -80,7 +83,7 @@ const SEQ = ${SLOT.SEQ}, STATUS = ${SLOT.STATUS}, WAITING = ${SLOT.WAITING}, COU
 const ELAPSED = ${SLOT.ELAPSED}, FRAMES = ${SLOT.FRAMES}, NF = ${SLOT.FRAME_SLOTS}, PAYLOAD = ${SLOT.PAYLOAD}, P16 = PAYLOAD * 2;
 const freeze = Object.freeze, symFor = Symbol.for, F64 = Float64Array, ArrayC = Array;
 const STRIDE = ${STRIDE}, STATES = freeze(${JSON.stringify(STATES)}), NO_METRICS = freeze({}), INDEX = ${SLOT.INDEX};
-let i32, u16, room = 0, chooser, batchable = false, usesTable = false, columns = 0;
+let i32, u16, room = 0, chooser, batchable = false, usesTable = false, columns = 0, fresh;
 let F = new F64(0), views = freeze([]), byId = new MapC(), metrics = [], version = 0;
 // Plain data objects (a spread or JSON.stringify sees every field), refreshed from the
 // figures at the start of each call unless the algorithm reads the table itself
@@ -175,6 +178,12 @@ const putPlan = (nodes, count) => {
   i32[COUNT] = n;
   return ${STATUS_OK};
 };
+// One cycle of a cyclic algorithm: the picks of a new instance (the same in every process).
+const putCycle = (nodes, count) => {
+  const own = chooser;
+  chooser = fresh();
+  try { return putPlan(nodes, count); } finally { chooser = own; }
+};
 const putRank = (nodes, client) => {
   const index = byId, list = chooser.rank(nodes, client);
   if (!isArray(list)) return bad('ranked ' + describe(list) + ', which is no array of node ids');
@@ -200,10 +209,11 @@ defineProperty(Atomics, 'wait', { value: function wait(...args) {
   try { putFrames(new Err().stack); } catch {}
   try { return apply(realWait, Atomics, args); } finally { store(i32, WAITING, 0); }
 }, writable: false, configurable: false, enumerable: false });
-defineProperty(G, '__pbInstall', { value: (c, isBatchable) => {
+defineProperty(G, '__pbInstall', { value: (c, isBatchable, makeFresh) => {
   if (chooser !== undefined) throw new Err('the algorithm is installed once');
   chooser = c;
   batchable = isBatchable === true;
+  if (typeof makeFresh === 'function') fresh = makeFresh;
   // The figures a table reader needs (besides loadFactor): the host writes only those.
   const wanted = c.usesTable;
   if (isArray(wanted)) {
@@ -211,7 +221,7 @@ defineProperty(G, '__pbInstall', { value: (c, isBatchable) => {
     for (let k = 0; k < wanted.length; k++) { const col = COLS[wanted[k]]; if (typeof col === 'number') columns |= 1 << col; }
   }
 }, writable: false, configurable: false });
-defineProperty(G, '__pbInfo', { value: () => (batchable ? 1 : 0) | (chooser !== undefined && typeof chooser.rank === 'function' ? 2 : 0) | (usesTable ? 4 | (columns << 8) : 0), writable: false, configurable: false });
+defineProperty(G, '__pbInfo', { value: () => (batchable ? 1 : 0) | (chooser !== undefined && typeof chooser.rank === 'function' ? 2 : 0) | (usesTable ? 4 | (columns << 8) : 0) | (batchable && fresh !== undefined ? 8 : 0), writable: false, configurable: false });
 defineProperty(G, '__pbRun', { value: (seq, kind, count, arg, sab, tsab, ids, changed) => {
   if (sab !== undefined) attach(sab);
   const t0 = now();
@@ -220,7 +230,7 @@ defineProperty(G, '__pbRun', { value: (seq, kind, count, arg, sab, tsab, ids, ch
     update(tsab, ids, changed);
     const nodes = views;
     if (nodes.length !== count) status = bad('the candidate table is out of step with the host');
-    else status = kind === 0 ? putPick(chooser.pick(nodes, arg)) : kind === 1 ? putPlan(nodes, arg) : putRank(nodes, arg);
+    else status = kind === 0 ? putPick(chooser.pick(nodes, arg)) : kind === 1 ? putPlan(nodes, arg) : kind === 3 && fresh !== undefined ? putCycle(nodes, arg) : putRank(nodes, arg);
   } catch (e) {
     status = putThrow(e);
   }
@@ -235,7 +245,7 @@ defineProperty(G, '__pbRun', { value: (seq, kind, count, arg, sab, tsab, ids, ch
  * The outcome the prelude wrote into `i32` for a call of `kind`, every number
  * bounds-checked: the isolate is not trusted. A throw's text comes without its location.
  */
-export function readBuffer(i32: Int32Array, kind: 0 | 1 | 2): Outcome {
+export function readBuffer(i32: Int32Array, kind: CallKind): Outcome {
   const status = i32[SLOT.STATUS];
   const room = i32.length - SLOT.PAYLOAD;
   const count = Math.min(Math.max(i32[SLOT.COUNT]!, 0), room);

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import type ivm from 'isolated-vm';
 import { describeError } from './errors.ts';
 import { capText } from './policy-answer.ts';
-import { bufferBytes, PRELUDE, readBuffer, SLOT, type Outcome } from './sandbox-prelude.ts';
+import { bufferBytes, PRELUDE, readBuffer, SLOT, type CallKind, type Outcome } from './sandbox-prelude.ts';
 import { ALL, NodeTable, type TableUpdate } from './sandbox-table.ts';
 import { originalPosition, type SourceMap } from './source-map.ts';
 import type { NodeView } from './types.ts';
@@ -52,7 +52,7 @@ export class Call {
 
   constructor(
     readonly seq: number,
-    readonly kind: 0 | 1 | 2,
+    readonly kind: CallKind,
     readonly i32: Int32Array,
   ) {
     this.done = new Promise((r) => (this.resolve = r));
@@ -70,6 +70,8 @@ type Ref = ivm.Reference<(...args: unknown[]) => unknown>;
 export class IsolateHost {
   batchable = false;
   hasRank = false;
+  /** Batchable, and its picks from a new instance repeat (core/sandbox-chooser.ts: one rotation for a group). */
+  cyclic = false;
   /** The table columns calls need (core/sandbox-table.ts): ALL unless the chooser names them. */
   columns = ALL;
   private isolate: ivm.Isolate | undefined;
@@ -109,6 +111,7 @@ export class IsolateHost {
         const flags = Number(await info.apply(undefined, [], { timeout: this.o.cpuTimeout }));
         this.batchable = (flags & 1) !== 0;
         this.hasRank = (flags & 2) !== 0;
+        this.cyclic = (flags & 8) !== 0;
         this.columns = (flags & 4) !== 0 ? (flags >>> 8) & ALL : ALL;
       } catch (err) {
         if (this.state !== 'disposed') this.state = 'dead';
@@ -136,14 +139,15 @@ export class IsolateHost {
    * ids and factors, for a plan) and a plain-data `arg`; undefined while another call runs
    * or after dispose. An isolate that died is booted again first (the call then waits).
    */
-  start(kind: 0 | 1 | 2, nodes: readonly NodeView[], arg: unknown, figures = true): Call | undefined {
+  start(kind: CallKind, nodes: readonly NodeView[], arg: unknown, figures = true): Call | undefined {
     if (this.state === 'disposed' || this.busy()) return undefined;
     // Written only now that no call runs: the isolate never sees figures change mid-call.
     if (this.state !== 'ready') this.table.detach();
     const update = this.table.sync(nodes, figures ? this.columns : 0);
     const count = nodes.length;
-    if (kind === 2 && count > this.i32.length - SLOT.PAYLOAD) {
-      this.sab = new SharedArrayBuffer(bufferBytes(nodes.length));
+    const answers = kind === 3 ? Number(arg) : count;
+    if ((kind === 2 || kind === 3) && answers > this.i32.length - SLOT.PAYLOAD) {
+      this.sab = new SharedArrayBuffer(bufferBytes(answers));
       this.i32 = new Int32Array(this.sab);
       this.attached = false;
     }

@@ -21,6 +21,7 @@ import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
 import { cachedBuild } from './bundle-cache.ts';
 import { recordInputs } from './esbuild-inputs.ts';
 import { toModulePath, type AlgorithmOptions, type AlgorithmRunner } from './algorithm-runner.ts';
+import type { SharedCounters } from './shared-counters.ts';
 import type { Chooser } from './types.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
 import { SandboxChooser } from './sandbox-chooser.ts';
@@ -34,6 +35,8 @@ export interface SandboxLimits {
   memoryLimit: number;
   /** Folder that relative source paths in error reports are relative to. */
   baseDir: string;
+  /** Positions shared by the processes of a group, for cyclic algorithms (core/shared-counters.ts). */
+  counters?: SharedCounters | undefined;
 }
 
 const SHIM = `const id = (x) => x;
@@ -76,7 +79,9 @@ async function bundleNow(
     `const chooser = algorithm.create(Object.assign(${JSON.stringify(options)}, policy ? { policy } : {}));`,
     `if (!chooser || typeof chooser.pick !== 'function') throw new Error('create() did not return a chooser { pick(nodes, client) }');`,
     // The prelude (core/sandbox-prelude.ts) ran first: it calls the chooser from now on.
-    `__pbInstall(chooser, algorithm.batchable === true);`,
+    // A cyclic algorithm also hands over how to make a new instance: its first cycle is
+    // the same in every process of a group, which then share one position in it.
+    `__pbInstall(chooser, algorithm.batchable === true, algorithm.cyclic === true ? () => algorithm.create(Object.assign(${JSON.stringify(options)}, policy ? { policy } : {})) : undefined);`,
   ].join('\n');
   try {
     const { build } = await esbuild();
@@ -131,7 +136,8 @@ export function createSandboxRunner(limits: SandboxLimits): AlgorithmRunner {
         host.dispose();
         throw pbError(ErrorCodes.ALGORITHM_LOAD, `${file}: ${describeError(err)}`, { cause: err });
       }
-      const chooser = new SandboxChooser(host, limits.cpuTimeout);
+      const position = host.cyclic ? limits.counters?.counter(`rotation\0${options.cluster}`) : undefined;
+      const chooser = new SandboxChooser(host, limits.cpuTimeout, position);
       live.set(chooser, host);
       identities.set(chooser, codeIdentity(code.code));
       return chooser;

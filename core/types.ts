@@ -320,6 +320,13 @@ export interface AlgorithmDefinition<Options = Record<string, unknown>> {
    * used while the candidates stay the same, so the sandbox is crossed rarely.
    */
   batchable?: boolean;
+  /**
+   * True for a batchable algorithm whose picks, from a new instance over unchanged
+   * candidates, repeat with a period of the sum of the load factors (a round robin). The
+   * processes of a group then share one position in that cycle (a counter in shared
+   * memory), and rotate as one balancer.
+   */
+  cyclic?: boolean;
   create(options: Options & AlgorithmBaseOptions): Chooser;
 }
 

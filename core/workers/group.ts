@@ -13,6 +13,7 @@
  * connections are untouched. Once a second every process's load per node is summed and
  * each process hears the others' share, for the rate-based algorithms.
  */
+import { createSharedCounters, localCounters, type SharedCounters } from '../shared-counters.ts';
 import type { ChildProcess } from 'node:child_process';
 import { Balancer, type BalancerOptions } from '../balancer.ts';
 import { describeError } from '../errors.ts';
@@ -80,6 +81,8 @@ export class ProcessGroup {
   private readonly logger: Logger;
   private readonly workers = new Map<number, Worker>();
   private readonly peers: PeerBus;
+  /** Round robin's position, one for the whole group (core/shared-counters.ts). */
+  private readonly counters: SharedCounters;
   private stopping = false;
   private loadTimer: NodeJS.Timeout | undefined;
   private readonly respawnDelay = new Map<number, number>();
@@ -92,11 +95,13 @@ export class ProcessGroup {
     this.options = options;
     this.logger = options.logger;
     this.peers = new PeerBus((topic, msg) => this.broadcast({ t: 'peer', topic, msg }), options.config.workers > 1);
+    this.counters = options.config.workers > 1 ? sharedCountersFor(options.config.stateDir, options.logger) : localCounters();
     this.balancer = new Balancer(options.config, {
       ...options.balancer,
       logger: options.logger,
       source: options.config.source,
       peers: this.peers,
+      counters: this.counters,
     });
   }
 
@@ -289,6 +294,7 @@ export class ProcessGroup {
     const drain = drainTimeout ?? this.options.config.drainTimeout;
     const exits = [...this.workers.values()].map((w) => this.stopWorker(w, drain));
     await Promise.all([this.balancer.stop(drainTimeout), ...exits]);
+    this.counters.close();
   }
 
   private async stopWorker(w: Worker, drain: number): Promise<void> {
@@ -410,7 +416,7 @@ export class ProcessGroup {
       }
       const source = this.options.config.source ?? '';
       const changes = this.balancer.runtimeChanges();
-      child.send({ t: 'init', configPath: source, listeners: shared.length, index, changes, generation: this.balancer.generation.id } satisfies ToWorker);
+      child.send({ t: 'init', configPath: source, listeners: shared.length, index, changes, generation: this.balancer.generation.id, counters: this.counters.key } satisfies ToWorker);
     } catch (err) {
       this.logger.error({ worker: index, err: describeError(err) }, 'cannot hand the listeners to a worker');
       child.kill('SIGKILL');
@@ -457,6 +463,13 @@ export class ProcessGroup {
       if (!this.stopping) void this.spawn(index);
     }, delay).unref();
   }
+}
+
+/** The group's shared counters; per process, and said once, when shared memory cannot be had. */
+function sharedCountersFor(stateDir: string, logger: Logger): SharedCounters {
+  const { counters, why } = createSharedCounters(stateDir);
+  if (why) logger.warn({ why }, 'round robin rotates in each process on its own (no memory shared between processes)');
+  return counters;
 }
 
 function exitOf(child: ChildProcess): Promise<void> {

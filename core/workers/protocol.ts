@@ -28,7 +28,7 @@ export interface ProcessResources {
 
 export type ToWorker =
   | { t: 'listen'; listener: string; key: string }
-  | { t: 'init'; configPath: string; listeners: number; index: number; changes: RuntimeChanges; generation: number }
+  | { t: 'init'; configPath: string; listeners: number; index: number; changes: RuntimeChanges; generation: number; counters: number | undefined }
   | { t: 'req'; id: number; req: Request }
   | { t: 'peer'; topic: string; msg: unknown }
   | { t: 'peerLoad'; nodes: PeerLoad };

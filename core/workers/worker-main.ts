@@ -4,6 +4,7 @@
  * does what the primary asks (node states, reload, status, stop) and answers each
  * request. It exits when the primary goes away.
  */
+import { attachSharedCounters } from '../shared-counters.ts';
 import { Balancer } from '../balancer.ts';
 import { loadConfig, readConfigFile } from '../config-load.ts';
 import type { Config, PluginEntry } from '../types.ts';
@@ -35,7 +36,8 @@ async function start(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
   servedGeneration = msg.generation;
   const config = await loadConfig(configPath);
   logger = createLogger(config.log.level).child({ worker: msg.index });
-  balancer = new Balancer(config, { builtins, logger, source: config.source, adopt: shared, peers, persistStates: false, runtimeChanges: msg.changes });
+  const counters = attachSharedCounters(msg.counters);
+  balancer = new Balancer(config, { builtins, logger, source: config.source, adopt: shared, peers, persistStates: false, runtimeChanges: msg.changes, counters });
   await balancer.start();
   setInterval(() => balancer && send({ t: 'load', nodes: balancer.localLoad() }), LOAD_EVERY_MS).unref();
   send({ t: 'ready' });

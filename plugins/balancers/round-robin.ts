@@ -28,6 +28,9 @@ export default defineAlgorithm({
   name: 'round-robin',
   // Picks depend only on the candidates' ids and factors: the sandbox may plan them ahead.
   batchable: true,
+  // From a new instance the picks repeat every sum-of-factors picks: the processes of a
+  // group share one position in that cycle and rotate as one balancer.
+  cyclic: true,
   create() {
     const current = new Map<string, number>();
     // The fast path's state, for one candidate set (`version`).
