@@ -123,7 +123,8 @@ export function applyRuntimeChanges(file: ResolvedConfig, changes: RuntimeChange
   for (const [key, f] of Object.entries(changes.factors)) {
     const n = fileNode(file, key);
     const live = clusters[splitKey(key)[0]]?.nodes.find((o) => o.id === splitKey(key)[1]);
-    if (!n || n.loadFactor !== f.file) dropped.push(`load factor ${f.factor} of node ${key}: the config file changed it`);
+    if (!n) dropped.push(`load factor ${f.factor} of node ${key}: the config file has no such node`);
+    else if (n.loadFactor !== f.file) dropped.push(`load factor ${f.factor} of node ${key}: the config file changed it`);
     else if (!live) dropped.push(`load factor ${f.factor} of node ${key}: the node is removed`);
     else {
       live.loadFactor = f.factor;

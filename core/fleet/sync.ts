@@ -56,6 +56,7 @@ export class FleetSync {
   private wasDown = false;
   private stopped = false;
   private admin: string | undefined;
+  private twinWarned = false;
 
   constructor(options: FleetSyncOptions) {
     this.o = options;
@@ -160,7 +161,11 @@ export class FleetSync {
     for (const key of new Set([...Object.keys(current), ...Object.keys(s.states)])) {
       const want = s.states[key] ?? 'green';
       const node = b.node(key);
-      if (node && node.state !== want) await group.setNodeState(key, want, 'fleet');
+      if (node) {
+        if (node.state !== want) await group.setNodeState(key, want, 'fleet');
+      } else if (s.states[key]) {
+        logger.warn({ fleet: fleet.name, node: key, state: want }, "fleet: a state for a node this balancer's config does not have; not taken (members need the same clusters and node ids)");
+      }
     }
     this.announce();
     logger.info({ fleet: fleet.name, from: s.from, version: s.version, afterMs: Math.max(0, Date.now() - s.at) }, 'fleet: took up a change from the fleet');
@@ -214,7 +219,12 @@ export class FleetSync {
   private announce(): void {
     const { transport, fleet } = this.o;
     if (this.stopped || transport.state() !== 'up') return;
-    const me: FleetMember = { member: fleet.member, host: hostname(), pid: process.pid, version: this.version, ...(this.admin ? { admin: this.admin } : {}) };
-    transport.announce(me, this.every * 3).catch(() => undefined);
+    const me: FleetMember = { member: fleet.member, host: hostname(), pid: process.pid, version: this.version, instance: this.instance, ...(this.admin ? { admin: this.admin } : {}) };
+    transport.announce(me, this.every * 3).then((before) => {
+      if (!before?.instance || before.instance === this.instance || this.twinWarned) return;
+      this.twinWarned = true;
+      const other = `${before.host} pid ${before.pid}${before.admin ? `, admin ${before.admin}` : ''}`;
+      this.o.logger.warn({ fleet: fleet.name, member: fleet.member, other }, 'fleet: another balancer announces itself under this member name; give each its own fleet.member');
+    }, () => undefined);
   }
 }

@@ -32,6 +32,8 @@ export interface FleetMember {
   version: number;
   /** Its admin API, when it serves one. */
   admin?: string | undefined;
+  /** Its process (a random id per start): two balancers under one member name differ here. */
+  instance?: string | undefined;
 }
 
 /** Who publishes a state. */
@@ -65,8 +67,8 @@ export interface FleetTransport {
   load(): Promise<FleetState | undefined>;
   /** The fleet's newest version (0: none yet). Rejects while unreachable. */
   version(): Promise<number>;
-  /** Announce this member (it is listed for `ttlMs`, unless announced again). */
-  announce(member: FleetMember, ttlMs: number): Promise<void>;
+  /** Announce this member (it is listed for `ttlMs`, unless announced again); resolves with the listing it replaced. */
+  announce(member: FleetMember, ttlMs: number): Promise<FleetMember | undefined>;
   /** The members listed now. */
   members(): Promise<FleetMember[]>;
   /** Forget this member at once (a clean stop). */

@@ -88,8 +88,13 @@ export class RedisFleetTransport implements FleetTransport {
     return Number((await this.redis.get(this.keys.version)) ?? 0);
   }
 
-  async announce(member: FleetMember, ttlMs: number): Promise<void> {
-    await this.redis.set(this.keys.member + member.member, JSON.stringify(member), 'PX', Math.max(1, Math.round(ttlMs)));
+  async announce(member: FleetMember, ttlMs: number): Promise<FleetMember | undefined> {
+    const before = await this.redis.set(this.keys.member + member.member, JSON.stringify(member), 'PX', Math.max(1, Math.round(ttlMs)), 'GET');
+    try {
+      return before === null ? undefined : (JSON.parse(before) as FleetMember);
+    } catch {
+      return undefined;
+    }
   }
 
   async members(): Promise<FleetMember[]> {

@@ -184,6 +184,16 @@ test('news lost while a subscriber reconnects: the state is still taken up, from
   await until(b, 'blue/b', 'red', 'B catches up from the stored state');
 });
 
+test('two balancers under one member name: each is told', async () => {
+  const a = await member('same');
+  const b = await member('same');
+  const told = (m: Member) => m.logger.lines.some((l) => /another balancer announces itself under this member name/.test(l.msg));
+  await eventually(async () => told(a) || told(b), 5_000, 'a warning');
+  // Both keep working as members of the fleet.
+  await a.group.setNodeState('blue/a', 'red');
+  await until(b, 'blue/a', 'red', 'the change still reaches the other');
+});
+
 test('fleets with other names do not hear each other', async () => {
   const a = await member('a', 1, 'east');
   const b = await member('b', 1, 'west');
