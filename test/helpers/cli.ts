@@ -1,6 +1,7 @@
 /** Running the `protobalance` command as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from './net.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/protobalance.js', import.meta.url));
@@ -61,4 +62,14 @@ export async function runCli(args: string[], env: Record<string, string> = {}, c
   const finished = await run.exited;
   clearTimeout(timer);
   return finished;
+}
+
+/**
+ * SIGTERM to a running `protobalance start` (unless it already ended), then its exit:
+ * within `ms`, and with code 0 (a balancer that drains and stops cleanly).
+ */
+export async function stopBalancer(run: Running, ms = 30_000): Promise<void> {
+  if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGTERM');
+  const finished = await withTimeout(run.exited, ms, 'the balancer to exit on SIGTERM');
+  if (finished.code !== 0) throw new Error(`the balancer exited ${finished.code ?? finished.signal} after SIGTERM: ${finished.stderr}`);
 }

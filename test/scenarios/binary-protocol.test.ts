@@ -11,7 +11,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startBalancer, oneCluster } from '../helpers/balancer.ts';
-import { startCli, type Running } from '../helpers/cli.ts';
+import { startCli, stopBalancer, type Running } from '../helpers/cli.ts';
 import {
   connectFramed,
   converse,
@@ -53,12 +53,7 @@ const scenario = suite<Context>('binary protocol: server-first, large messages b
 
 async function stopAll(context: Partial<Context>): Promise<void> {
   try {
-    const { balancer } = context;
-    if (balancer) {
-      if (balancer.child.exitCode === null && balancer.child.signalCode === null) balancer.child.kill('SIGTERM');
-      const finished = await withTimeout(balancer.exited, 30_000, 'the balancer to exit on SIGTERM');
-      assert.is(finished.code, 0, finished.stderr);
-    }
+    if (context.balancer) await stopBalancer(context.balancer);
   } finally {
     await Promise.all((context.nodes ?? []).map((n) => n.close()));
   }

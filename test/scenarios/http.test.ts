@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli, startCli, type Running } from '../helpers/cli.ts';
+import { runCli, startCli, stopBalancer, type Running } from '../helpers/cli.ts';
 import { freePort, sha256, waitFor, withTimeout } from '../helpers/net.ts';
 import { accessLog, curl, HTTP_EXAMPLE, HTTP_NODE_IDS, startHttpNodes, type AccessEntry, type HttpNodes } from '../helpers/nginx.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -31,12 +31,7 @@ const scenario = suite<Context>('examples/http: nginx behind the balancer, HTTP/
 /** Stops what `before` started; also when `before` itself failed half-way (uvu then runs no `after`). */
 async function stopAll(context: Partial<Context>): Promise<void> {
   try {
-    const { balancer } = context;
-    if (balancer) {
-      if (balancer.child.exitCode === null && balancer.child.signalCode === null) balancer.child.kill('SIGTERM');
-      const finished = await withTimeout(balancer.exited, 30_000, 'the balancer to exit on SIGTERM');
-      assert.is(finished.code, 0, finished.stderr);
-    }
+    if (context.balancer) await stopBalancer(context.balancer);
   } finally {
     await context.nodes?.stop();
   }
