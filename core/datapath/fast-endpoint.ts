@@ -1,14 +1,15 @@
 /**
- * One TCP connection of the fast data path (see fast.ts): a libuv handle, the callbacks
- * libuv calls on it (shared functions reaching the endpoint through a back-pointer on
- * the handle, never a closure per event or per chunk), and forwarding with backpressure
- * and half-close.
+ * One TCP connection of the fast data path (see fast.ts): a libuv handle, and forwarding
+ * with backpressure and half-close. The callbacks libuv calls on it are in
+ * fast-callbacks.ts (shared functions reaching the endpoint through a back-pointer on the
+ * handle, never a closure per event or per chunk).
  */
-import * as bindings from './fast-bindings.ts';
 import { timeoutError, uvError, type AddressOut } from './fast-bindings.ts';
-import { acceptGate } from './accept-gate.ts';
-import type { FastListen } from './fast.ts';
+import { B, dialError, failLater, onConnectDone, onDialTimeout, onHandleClose, onRead, onShutdownDone, onWriteDone } from './fast-callbacks.ts';
+import type { TcpHandle, WriteReq } from './fast-callbacks.ts';
 import type { Endpoint, EndpointListener } from './types.ts';
+
+export { useBindings, type TcpHandle } from './fast-callbacks.ts';
 
 const LIBUV_READ_SIZE = 65_536;
 const BULK_AFTER_FULL_READS = 4;
@@ -16,17 +17,6 @@ const BULK_BUFFER_SIZE = 256 * 1024;
 
 /** Diagnostics: how many directions moved to a buffer of their own (bulk transfers). */
 export const fastPathCounters = { ownBuffers: 0 };
-
-export type TcpHandle = bindings.TcpHandle<FastEndpoint, FastListen>;
-type WriteReq = bindings.WriteReq<FastEndpoint>;
-type ShutdownReq = bindings.ShutdownReq<FastEndpoint>;
-type ConnectReq = bindings.ConnectReq<FastEndpoint>;
-let B: bindings.Bindings<FastEndpoint, FastListen>;
-
-/** The bindings, once fast.ts has probed them. */
-export function useBindings(loaded: bindings.Bindings<FastEndpoint, FastListen>): void {
-  B = loaded;
-}
 
 export const addressOut: AddressOut = {};
 
@@ -212,7 +202,13 @@ export class FastEndpoint implements Endpoint {
       this.noSocket = (this.handle.fd ?? 0) < 0;
       // Reported on the next tick, as a dial's outcome always is.
       process.nextTick(failLater, this, dialError(err));
+      return;
     }
+    // Polled for reading from now on, so that the socket enters epoll once for the connect
+    // and its reads (libuv otherwise drops it from the interest set when the connect ends
+    // and adds it again, EEXIST then MOD, for the first read: two epoll_ctl calls spared).
+    // libuv reports the connect before any read, and the owner forwards from onConnect.
+    this.startReading();
   }
 
   private write(chunk: Uint8Array, source: FastEndpoint): void {
@@ -292,9 +288,15 @@ export class FastEndpoint implements Endpoint {
     this.closeIfDone();
   }
 
-  /** Both halves are finished: the peer ended and our end was delivered. */
+  /**
+   * Both halves are finished: the peer ended, and our end was delivered or is about to be.
+   * A shutdown that libuv has queued but not yet made (it runs after this poll phase) is
+   * spared when the peer's FIN is read meanwhile, as it usually is (a client closing once
+   * its answer has come): a close sends the FIN alike, nothing being unread or unwritten.
+   * That saves a shutdown syscall, its callback and an epoll change per such connection.
+   */
   private closeIfDone(): void {
-    if (this.readEnded && this.shutdownDone) this.destroy();
+    if (this.readEnded && (this.shutdownDone || (this.shutdownStarted && this.pendingWrites === 0))) this.destroy();
   }
 
   private markClosed(): void {
@@ -309,53 +311,4 @@ export class FastEndpoint implements Endpoint {
     // A source held back by our writes must not wait for them any more.
     if (source !== null && !source.closed && source.target === this) source.target = null;
   }
-}
-
-function onRead(this: TcpHandle, buffer: ArrayBuffer | undefined): void {
-  const ep = this.pbEndpoint;
-  if (ep === undefined || ep.closed) return;
-  const n = B.state[B.kReadBytesOrError]!;
-  if (n > 0) return ep.onData(buffer, n);
-  if (n === 0) return;
-  if (n === B.UV_EOF) return ep.onEof();
-  ep.fail(uvError(n, 'read'));
-}
-
-function onWriteDone(this: WriteReq, status: number): void {
-  this.target?.afterWrite(this, status);
-}
-
-function onShutdownDone(this: ShutdownReq, status: number): void {
-  const ep = this.endpoint;
-  this.endpoint = null;
-  this.handle = null;
-  ep?.afterShutdown(status);
-}
-
-function onConnectDone(this: ConnectReq, status: number): void {
-  const ep = this.endpoint;
-  this.endpoint = null;
-  ep?.onConnected(status);
-}
-
-function onHandleClose(this: TcpHandle): void {
-  const ep = this.pbEndpoint;
-  this.pbEndpoint = undefined;
-  if (ep?.noSocket === false) acceptGate.released();
-  ep?.listener.onClose(ep);
-}
-
-function onDialTimeout(ep: FastEndpoint, ms: number): void {
-  ep.dialTimedOut(ms);
-}
-
-/** A failed dial; one for want of descriptors (or buffers, ports) pauses accepting. */
-function dialError(status: number): NodeJS.ErrnoException {
-  const err = uvError(status, 'connect');
-  acceptGate.check(err, 'dial');
-  return err;
-}
-
-function failLater(ep: FastEndpoint, err: Error): void {
-  ep.fail(err);
 }

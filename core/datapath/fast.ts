@@ -38,6 +38,19 @@ function ipFamily(host: string): 0 | 4 | 6 {
   return IPV4.test(host) ? 4 : 0;
 }
 
+/** ipFamily of a node's host, asked on every dial: kept per host (node hosts are few). */
+const families = new Map<string, 0 | 4 | 6>();
+
+function dialFamily(host: string): 0 | 4 | 6 {
+  let family = families.get(host);
+  if (family === undefined) {
+    family = ipFamily(host);
+    if (families.size >= 4096) families.clear();
+    families.set(host, family);
+  }
+  return family;
+}
+
 // node:dns is loaded by the first host name to resolve: addresses are the usual case.
 const dns = lazyBuiltin<typeof import('node:dns')>('node:dns');
 
@@ -188,7 +201,7 @@ export const fastDataPath: DataPath = {
     const ep = new FastEndpoint(new B.TCP(B.SOCKET), listener);
     ep.setRemote(host, port);
     ep.armTimeout(timeoutMs);
-    const family = ipFamily(host);
+    const family = dialFamily(host);
     if (family !== 0) {
       ep.connect(host, family, port);
     } else {
