@@ -15,16 +15,26 @@ import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
 import { cachedBuild, digest } from './bundle-cache.ts';
 import { recordInputs } from './esbuild-inputs.ts';
+import * as define from './define.ts';
+import { parseDuration } from './duration.ts';
+import { ErrorCodes, isProtoBalanceError, ProtoBalanceError } from './errors.ts';
+import { lazyBuiltin, lazyNet } from './lazy-builtin.ts';
+import { VERSION } from './version.ts';
 
 /** Temporary bundled modules are named so; file watchers must ignore them. */
 export const TEMP_MODULE_PREFIX = '.protobalance-tmp-';
 
 const RUNTIME_KEY = 'protobalance.runtime';
 /**
- * The public entry, as modules loaded here see `protobalance`. Imported when first needed,
- * not at the top: the entry imports this file (through config loading), and a static
- * import back would make an import cycle through the public entry.
+ * What `protobalance` gives the modules loaded here. Most import only the helpers below
+ * (a config its `defineConfig`), which every process has loaded anyway; the whole public
+ * entry (admin server, process group, fleet sync) is imported only for a module that uses
+ * more of it, so that a worker never loads the primary's parts for a config. The entry
+ * re-exports these very functions: a module sees the same values either way. Imported when
+ * first needed, not at the top: the entry imports this file (through config loading), and a
+ * static import back would make an import cycle through the public entry.
  */
+const HELPERS: Record<string, unknown> = { ...define, lazyBuiltin, lazyNet, parseDuration, ErrorCodes, ProtoBalanceError, isProtoBalanceError, VERSION };
 let runtime: Record<string, unknown> | undefined;
 async function publicEntry(): Promise<Record<string, unknown>> {
   if (!runtime) {
@@ -34,25 +44,42 @@ async function publicEntry(): Promise<Record<string, unknown>> {
   return runtime;
 }
 
+/** Bind what `code` takes from `protobalance` (see runtimeModule) before it runs. */
+async function bindRuntime(code: string): Promise<void> {
+  if (runtime || !code.includes(RUNTIME_KEY)) return;
+  const names = [...code.matchAll(/__pbApi\d*\("([\w$]+)"\)/g)].map((m) => m[1]!);
+  // A bundle of an older form names no helpers: it gets the whole entry.
+  if (names.length > 0 && names.every((n) => n in HELPERS)) {
+    (globalThis as Record<symbol, unknown>)[Symbol.for(RUNTIME_KEY)] ??= HELPERS;
+  } else {
+    await publicEntry();
+  }
+}
+
 let loads = 0;
 
 export function isTypeScript(file: string): boolean {
   return /\.(c|m)?tsx?$/.test(file);
 }
 
+/**
+ * `protobalance` as a bundled module sees it. Each name is a pure call, so esbuild keeps
+ * only the names the module uses, and bindRuntime can tell from the code what it needs.
+ */
 function runtimeModule(runtime: Record<string, unknown>): string {
   const names = Object.keys(runtime).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
   return [
-    `const api = globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})];`,
-    ...names.map((n) => `export const ${n} = api.${n};`),
+    `const __pbApi = (name) => globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})][name];`,
+    ...names.map((n) => `export const ${n} = /* @__PURE__ */ __pbApi(${JSON.stringify(n)});`),
   ].join('\n');
 }
 
-const linkRuntime = (runtime: Record<string, unknown>): EsbuildPlugin => ({
+const linkRuntime = (): EsbuildPlugin => ({
   name: 'protobalance-runtime',
   setup(b) {
     b.onResolve({ filter: /^protobalance$/ }, () => ({ path: 'protobalance', namespace: 'pb-runtime' }));
-    b.onLoad({ filter: /.*/, namespace: 'pb-runtime' }, () => ({ contents: runtimeModule(runtime), loader: 'js' }));
+    // The names come from the whole entry: only a build (a cache miss) loads it.
+    b.onLoad({ filter: /.*/, namespace: 'pb-runtime' }, async () => ({ contents: runtimeModule(await publicEntry()), loader: 'js' }));
     // Packages and Node built-ins are imported at run time, as the module wrote them.
     b.onResolve({ filter: /^[^./]/ }, (args) => (args.path === 'protobalance' ? undefined : { path: args.path, external: true }));
   },
@@ -83,7 +110,7 @@ async function bundleModule(file: string, commonJs: boolean) {
     target: 'node20',
     sourcemap: 'inline',
     ...(commonJs ? { banner: { js: REQUIRE_BANNER } } : {}),
-    plugins: [linkRuntime(await publicEntry()), recorder.plugin],
+    plugins: [linkRuntime(), recorder.plugin],
     logLevel: 'silent',
   }).catch((err: unknown) => {
     throw located(err, cwd);
@@ -104,8 +131,9 @@ export async function importFresh(file: string): Promise<Record<string, unknown>
  */
 export async function importBound(file: string, options: { commonJs?: boolean } = {}): Promise<{ module: Record<string, unknown>; digest: string }> {
   const commonJs = options.commonJs === true;
-  await publicEntry();
-  const { code } = await cachedBuild(`module\n${esbuildVersion}\n${commonJs ? 'cjs\n' : ''}${file}`, () => bundleModule(file, commonJs));
+  // `runtime 2`: bundles whose `protobalance` names are pure calls (runtimeModule).
+  const { code } = await cachedBuild(`module\nruntime 2\n${esbuildVersion}\n${commonJs ? 'cjs\n' : ''}${file}`, () => bundleModule(file, commonJs));
+  await bindRuntime(code);
   const temp = path.join(path.dirname(file), `${TEMP_MODULE_PREFIX}${process.pid}-${++loads}.mjs`);
   await writeFile(temp, code);
   try {

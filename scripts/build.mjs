@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { build } from 'esbuild';
+import { PLUGIN_API_FILES } from '../bin/resolve-source.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -44,11 +45,69 @@ module.exports = new Proxy({}, {
   },
 };
 // `protobalance` in the built-in plugins is this package's own entry, in the same bundle.
+// The plugins use only its helpers (define*, lazyBuiltin, lazyNet), and importing the whole
+// entry would evaluate all of it in every process: the admin server and dashboard, the
+// process group, fleet sync. They get a module of just those helpers (a name it lacks
+// fails the build, which is then the place to add it; bin/resolve-source.js does the same
+// from the sources).
 const selfEntries = {
   name: 'self-entries',
   setup(b) {
     const entries = { protobalance: 'core/index.ts', 'protobalance/builtins': 'app/builtins.ts' };
-    b.onResolve({ filter: /^protobalance(\/builtins)?$/ }, (args) => ({ path: path.join(root, entries[args.path]) }));
+    b.onResolve({ filter: /^protobalance(\/builtins)?$/ }, (args) => {
+      const fromPlugin = args.path === 'protobalance' && path.relative(root, args.importer).startsWith(`plugins${path.sep}`);
+      return fromPlugin ? { path: 'plugin-api', namespace: 'pb-plugin-api' } : { path: path.join(root, entries[args.path]) };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'pb-plugin-api' }, () => ({
+      loader: 'js',
+      resolveDir: root,
+      contents: PLUGIN_API_FILES.map((f) => `export * from ${JSON.stringify(`./${f}`)};`).join('\n'),
+    }));
+  },
+};
+// Packages that only some starts use, kept out of the bundle and required from
+// node_modules at first use, so that a start neither evaluates nor even parses them:
+// - ioredis (affinity `store: 'redis://...'`, `fleet`): some 400 KB, and tls, dns, crypto
+//   and the streams with it. Each name listed is a lazy stand-in for a class of the
+//   package: `new`, statics and `instanceof` reach the real one.
+// - semver's `satisfies`, for the plugins that declare a version range: a lazy function.
+const LAZY_PACKAGES = { ioredis: { classes: ['Redis'] }, 'semver/functions/satisfies.js': { defaultFunction: true } };
+// What cosmiconfig requires only for some config formats (YAML, JSON, its own .js
+// loader), from cosmiconfig's own folder (they are its dependencies, not ours).
+const COSMICONFIG_DEFERRED = ['js-yaml', 'parse-json', 'import-fresh'];
+const lazyPackages = {
+  name: 'lazy-packages',
+  setup(b) {
+    const names = Object.keys(LAZY_PACKAGES).map((n) => n.replace(/[./]/g, '\\$&')).join('|');
+    b.onResolve({ filter: new RegExp(`^(${names})$`) }, (args) =>
+      args.namespace === 'lazy-package' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-package' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-package' }, (args) => {
+      const spec = LAZY_PACKAGES[args.path];
+      const lines = [`let m; const load = () => (m ??= require(${JSON.stringify(args.path)}));`];
+      if (spec.defaultFunction) lines.push('export default function (...argv) { return load()(...argv); }');
+      if (spec.classes) {
+        lines.push(
+          'const lazyClass = (name) => new Proxy(function () {}, {',
+          '  construct: (_, argv) => new (load()[name])(...argv),',
+          '  apply: (_, self, argv) => Reflect.apply(load()[name], self, argv),',
+          '  get: (_, key) => load()[name][key],',
+          '  has: (_, key) => key in load()[name],',
+          '});',
+          ...spec.classes.map((n) => `export const ${n} = lazyClass(${JSON.stringify(n)});`),
+        );
+      }
+      return { loader: 'js', contents: lines.join('\n') };
+    });
+    const deferred = new RegExp(`^(${COSMICONFIG_DEFERRED.join('|')})$`);
+    b.onResolve({ filter: deferred }, (args) =>
+      /node_modules\/cosmiconfig\//.test(args.importer) ? { path: args.path, namespace: 'cosmiconfig-deferred' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'cosmiconfig-deferred' }, (args) => ({
+      loader: 'js',
+      // cosmiconfig requires these where it uses them: this module runs only then.
+      contents: `module.exports = require('node:module').createRequire(require.resolve('cosmiconfig'))(${JSON.stringify(args.path)});`,
+    }));
   },
 };
 /** The built-in algorithm modules (plugins/balancers/index.ts registers them by name). */
@@ -73,7 +132,7 @@ const result = await build({
   sourcemap: true,
   // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
   banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module'; const require = __pbCreateRequire(import.meta.url);" },
-  plugins: [lazyBuiltins, selfEntries],
+  plugins: [lazyBuiltins, selfEntries, lazyPackages],
   metafile: true,
   logLevel: 'warning',
 });
