@@ -14,7 +14,8 @@
  * is noticed within that many picks; a new array is always compared whole).
  */
 import type { CallResult, DeferredChooser, PickRequest } from './algorithm-runner.ts';
-import type { Call, IsolateHost } from './sandbox-thread.ts';
+import type { SandboxInstance } from './sandbox-instance.ts';
+import type { Call } from './sandbox-thread.ts';
 import type { Counter } from './shared-counters.ts';
 import type { ClientView, NodeView } from './types.ts';
 
@@ -55,7 +56,7 @@ export class SandboxChooser implements DeferredChooser {
    * process of the group follows one rotation.
    */
   constructor(
-    private readonly host: IsolateHost,
+    private readonly host: SandboxInstance,
     cpuTimeout: number,
     private readonly position?: Counter,
   ) {

@@ -63,33 +63,43 @@ export function bufferBytes(ints: number): number {
 }
 
 /**
- * The prelude's source. Kinds of call: 0 pick, 1 plan (`arg` picks), 2 rank.
- * The candidates come as a table (core/sandbox-table.ts): ids when they change, figures in
- * a shared Float64Array. They are turned into NodeView objects once per candidate set,
- * whose getters read the figures, so a call costs nothing per candidate here; the frozen
- * array carries the table itself under Symbol.for('protobalance.nodeTable'), for the
- * built-in algorithms' typed-array path (plugins/balancers/node-table.ts).
+ * The prelude's source. The bundle hands over the algorithm (and policy) definition once
+ * (`__pbDefine`); the host then makes one instance per cluster (`__pbCreate(id, options)`,
+ * the options copied in) and calls one by its id (`__pbRun(seq, kind, id, …)`). Kinds of
+ * call: 0 pick, 1 plan (`arg` picks), 2 rank, 3 cycle. Why one isolate for many clusters:
+ * an isolate costs about a megabyte, an instance a few hundred bytes (issue 14).
+ *
+ * Each instance keeps its own candidate table (core/sandbox-table.ts): ids when they
+ * change, figures in its own shared Float64Array, so clusters never see each other's
+ * nodes. They are turned into NodeView objects once per candidate set; the frozen array
+ * carries the instance's table under Symbol.for('protobalance.nodeTable'), for the
+ * built-in algorithms' typed-array path (plugins/balancers/node-table.ts). The user's code
+ * can reach these globals too: all instances run that same user's code, so that gives it
+ * nothing it has not got already; the host still checks every number it reads.
  */
 export const PRELUDE = `(() => {
 'use strict';
 const G = globalThis, call = Function.prototype.call, uncurry = (f) => call.bind(f);
 const store = Atomics.store, notify = Atomics.notify, realWait = Atomics.wait, apply = Reflect.apply;
 const defineProperty = Object.defineProperty, isArray = Array.isArray, toStr = String, now = Date.now;
-const stringify = JSON.stringify, I32 = Int32Array, U16 = Uint16Array, MapC = Map, Err = Error;
+const stringify = JSON.stringify, parse = JSON.parse, assign = Object.assign, I32 = Int32Array, U16 = Uint16Array, MapC = Map, Err = Error;
 const sliceStr = uncurry(String.prototype.slice), charCodeAt = uncurry(String.prototype.charCodeAt);
-const exec = uncurry(RegExp.prototype.exec), mapGet = uncurry(Map.prototype.get), mapSet = uncurry(Map.prototype.set);
+const exec = uncurry(RegExp.prototype.exec), mapGet = uncurry(Map.prototype.get), mapSet = uncurry(Map.prototype.set), mapDelete = uncurry(Map.prototype.delete);
 const MAX = ${MAX_ANSWER_LENGTH}, TEXT = ${MAX_ERROR_TEXT}, SHOWN = 64;
 const SEQ = ${SLOT.SEQ}, STATUS = ${SLOT.STATUS}, WAITING = ${SLOT.WAITING}, COUNT = ${SLOT.COUNT};
 const ELAPSED = ${SLOT.ELAPSED}, FRAMES = ${SLOT.FRAMES}, NF = ${SLOT.FRAME_SLOTS}, PAYLOAD = ${SLOT.PAYLOAD}, P16 = PAYLOAD * 2;
 const freeze = Object.freeze, symFor = Symbol.for, F64 = Float64Array, ArrayC = Array;
 const STRIDE = ${STRIDE}, STATES = freeze(${JSON.stringify(STATES)}), NO_METRICS = freeze({}), INDEX = ${SLOT.INDEX};
-let i32, u16, room = 0, chooser, batchable = false, usesTable = false, columns = 0, fresh;
-let F = new F64(0), views = freeze([]), byId = new MapC(), metrics = [], version = 0;
+let i32, u16, room = 0, def, policy, batchable = false, cyclic = false;
+// The instances by id; I: the one the running call is for.
+const instances = new MapC();
+let I;
 // Plain data objects (a spread or JSON.stringify sees every field), refreshed from the
 // figures at the start of each call unless the algorithm reads the table itself
 // (\`usesTable\` on its chooser: the built-ins), which then costs nothing per candidate.
 const view = (id) => ({ id, loadFactor: 0, activeConnections: 0, totalConnections: 0, connectionRate: 0, bytesRate: 0, recentFailures: 0, connectLatency: 0, state: 'green', metrics: NO_METRICS });
 const refresh = (all) => {
+  const F = I.F, views = I.views, metrics = I.metrics;
   for (let i = 0, b = 0; i < views.length; i++, b += STRIDE) {
     const v = views[i];
     v.loadFactor = F[b + ${C.loadFactor}];
@@ -104,23 +114,22 @@ const refresh = (all) => {
     v.metrics = metrics[i] ?? NO_METRICS;
   }
 };
-const table = freeze({ stride: STRIDE, get figures() { return F; }, get version() { return version; } });
 const TABLE = symFor('protobalance.nodeTable'), COLS = freeze(${JSON.stringify(C)});
 const update = (tsab, ids, changed) => {
-  if (tsab !== undefined) F = new F64(tsab);
+  if (tsab !== undefined) I.F = new F64(tsab);
   if (isArray(ids)) {
-    const list = new ArrayC(ids.length);
-    byId = new MapC();
+    const list = new ArrayC(ids.length), byId = new MapC();
     for (let i = 0; i < ids.length; i++) { list[i] = view(toStr(ids[i])); mapSet(byId, list[i].id, i); }
-    defineProperty(list, TABLE, { value: table });
-    views = freeze(list);
-    metrics = [];
-    version++;
+    defineProperty(list, TABLE, { value: I.table });
+    I.views = freeze(list);
+    I.byId = byId;
+    I.metrics = [];
+    I.version++;
   }
-  if (isArray(changed)) for (let k = 0; k < changed.length; k++) { const i = changed[k][0]; if (i >= 0 && i < views.length) metrics[i] = freeze(changed[k][1]); }
+  if (isArray(changed)) for (let k = 0; k < changed.length; k++) { const i = changed[k][0]; if (i >= 0 && i < I.views.length) I.metrics[i] = freeze(changed[k][1]); }
   // A plan reads ids and factors; a table reader reads the table (its views' factors are
   // set with new ids: a factor change sends the ids again); anything else gets every figure.
-  if (!usesTable || batchable) refresh(!batchable);
+  if (!I.usesTable || batchable) refresh(!batchable);
   else if (isArray(ids)) refresh(false);
 };
 const attach = (sab) => { i32 = new I32(sab); u16 = new U16(sab); room = i32.length - PAYLOAD; };
@@ -163,12 +172,12 @@ const putId = (id) => {
 };
 const putPick = (id) => {
   const status = putId(id);
-  const at = status === ${STATUS_OK} ? mapGet(byId, id) : undefined;
+  const at = status === ${STATUS_OK} ? mapGet(I.byId, id) : undefined;
   i32[INDEX] = at === undefined ? -1 : at;
   return status;
 };
-const putPlan = (nodes, count) => {
-  const index = byId, n = count < room ? count : room;
+const putPlan = (chooser, nodes, count) => {
+  const index = I.byId, n = count < room ? count : room;
   for (let k = 0; k < n; k++) {
     const id = chooser.pick(nodes, { address: '', port: 0, listener: '' });
     const at = typeof id === 'string' ? mapGet(index, id) : undefined;
@@ -178,14 +187,8 @@ const putPlan = (nodes, count) => {
   i32[COUNT] = n;
   return ${STATUS_OK};
 };
-// One cycle of a cyclic algorithm: the picks of a new instance (the same in every process).
-const putCycle = (nodes, count) => {
-  const own = chooser;
-  chooser = fresh();
-  try { return putPlan(nodes, count); } finally { chooser = own; }
-};
 const putRank = (nodes, client) => {
-  const index = byId, list = chooser.rank(nodes, client);
+  const index = I.byId, list = I.chooser.rank(nodes, client);
   if (!isArray(list)) return bad('ranked ' + describe(list) + ', which is no array of node ids');
   const n = list.length;
   if (!(n <= nodes.length && n <= room)) return bad('ranked ' + n + ' ids, more than the ' + nodes.length + ' candidates');
@@ -205,32 +208,54 @@ const putThrow = (e) => {
   return ${STATUS_THROW};
 };
 defineProperty(Atomics, 'wait', { value: function wait(...args) {
-  store(i32, WAITING, 1);
-  try { putFrames(new Err().stack); } catch {}
-  try { return apply(realWait, Atomics, args); } finally { store(i32, WAITING, 0); }
+  if (i32 !== undefined) { store(i32, WAITING, 1); try { putFrames(new Err().stack); } catch {} }
+  try { return apply(realWait, Atomics, args); } finally { if (i32 !== undefined) store(i32, WAITING, 0); }
 }, writable: false, configurable: false, enumerable: false });
-defineProperty(G, '__pbInstall', { value: (c, isBatchable, makeFresh) => {
-  if (chooser !== undefined) throw new Err('the algorithm is installed once');
-  chooser = c;
-  batchable = isBatchable === true;
-  if (typeof makeFresh === 'function') fresh = makeFresh;
-  // The figures a table reader needs (besides loadFactor): the host writes only those.
-  const wanted = c.usesTable;
-  if (isArray(wanted)) {
-    usesTable = true;
-    for (let k = 0; k < wanted.length; k++) { const col = COLS[wanted[k]]; if (typeof col === 'number') columns |= 1 << col; }
-  }
+defineProperty(G, '__pbDefine', { value: (algorithm, policyDef) => {
+  if (def !== undefined) throw new Err('the algorithm is defined once');
+  def = algorithm;
+  policy = policyDef;
+  batchable = algorithm.batchable === true;
+  cyclic = batchable && algorithm.cyclic === true;
 }, writable: false, configurable: false });
-defineProperty(G, '__pbInfo', { value: () => (batchable ? 1 : 0) | (chooser !== undefined && typeof chooser.rank === 'function' ? 2 : 0) | (usesTable ? 4 | (columns << 8) : 0) | (batchable && fresh !== undefined ? 8 : 0), writable: false, configurable: false });
-defineProperty(G, '__pbRun', { value: (seq, kind, count, arg, sab, tsab, ids, changed) => {
+// A new chooser of the algorithm for an instance's options (as JSON: each gets its own copy).
+const make = (json) => {
+  const options = parse(json);
+  return def.create(policy ? assign(options, { policy }) : options);
+};
+// Flags of the new instance: 1 batchable, 2 has rank, 4 reads the table (its columns << 8), 8 cyclic.
+defineProperty(G, '__pbCreate', { value: (id, options) => {
+  const json = stringify(options);
+  const chooser = make(json);
+  if (!chooser || typeof chooser.pick !== 'function') throw new Err('create() did not return a chooser { pick(nodes, client) }');
+  const inst = { chooser, usesTable: false, columns: 0, fresh: undefined, F: new F64(0), views: freeze([]), byId: new MapC(), metrics: [], version: 0, table: undefined };
+  inst.table = freeze({ stride: STRIDE, get figures() { return inst.F; }, get version() { return inst.version; } });
+  // A cyclic algorithm: how to make a new instance, whose first cycle is the same in every
+  // process of a group, which then share one position in it.
+  if (cyclic) inst.fresh = () => make(json);
+  // The figures a table reader needs (besides loadFactor): the host writes only those.
+  const wanted = chooser.usesTable;
+  if (isArray(wanted)) {
+    inst.usesTable = true;
+    for (let k = 0; k < wanted.length; k++) { const col = COLS[wanted[k]]; if (typeof col === 'number') inst.columns |= 1 << col; }
+  }
+  mapSet(instances, id, inst);
+  return (batchable ? 1 : 0) | (typeof chooser.rank === 'function' ? 2 : 0) | (inst.usesTable ? 4 | (inst.columns << 8) : 0) | (cyclic ? 8 : 0);
+}, writable: false, configurable: false });
+defineProperty(G, '__pbDrop', { value: (id) => { mapDelete(instances, id); }, writable: false, configurable: false });
+defineProperty(G, '__pbRun', { value: (seq, kind, id, count, arg, sab, tsab, ids, changed) => {
   if (sab !== undefined) attach(sab);
   const t0 = now();
   let status;
   try {
-    update(tsab, ids, changed);
-    const nodes = views;
-    if (nodes.length !== count) status = bad('the candidate table is out of step with the host');
-    else status = kind === 0 ? putPick(chooser.pick(nodes, arg)) : kind === 1 ? putPlan(nodes, arg) : kind === 3 && fresh !== undefined ? putCycle(nodes, arg) : putRank(nodes, arg);
+    I = mapGet(instances, id);
+    if (I === undefined) status = bad('the instance is gone');
+    else {
+      update(tsab, ids, changed);
+      const nodes = I.views;
+      if (nodes.length !== count) status = bad('the candidate table is out of step with the host');
+      else status = kind === 0 ? putPick(I.chooser.pick(nodes, arg)) : kind === 1 ? putPlan(I.chooser, nodes, arg) : kind === 3 && I.fresh !== undefined ? putPlan(I.fresh(), nodes, arg) : putRank(nodes, arg);
+    }
   } catch (e) {
     status = putThrow(e);
   }

@@ -11,17 +11,25 @@
  * bomb: seconds). A worker_thread per algorithm would do the same job with a Node
  * environment each (megabytes, tens of ms to start) for every cluster.
  *
- * One call at a time: `start` gives undefined while a call is running. How each call
- * ended is found by its real cause (see FailureCause). An isolate killed by its memory
- * limit is booted again, fresh, when the next call starts.
+ * One isolate serves every instance (one per cluster, core/sandbox-instance.ts) of one
+ * module + policy file: an isolate costs about a megabyte, an instance a few KiB. One call
+ * at a time per isolate (`start` gives undefined while any instance's call runs): choices
+ * on the event loop are sequential, so only background plans can be in the way, and a
+ * pick waits for them within the guard's deadline. How each call ended is found by its
+ * real cause (FailureCause). An isolate killed by its memory limit is booted again, fresh,
+ * on the next call, with every instance made again: clusters sharing a module share that
+ * fate (they run the same code, which would fail them alike).
  */
 import './native-guard.ts';
 import { createRequire } from 'node:module';
 import type ivm from 'isolated-vm';
 import { describeError } from './errors.ts';
 import { capText } from './policy-answer.ts';
+import { Call, DISPOSED, framesOf } from './sandbox-call.ts';
 import { bufferBytes, PRELUDE, readBuffer, SLOT, type CallKind, type Outcome } from './sandbox-prelude.ts';
-import { ALL, NodeTable, type TableUpdate } from './sandbox-table.ts';
+import type { AlgorithmOptions } from './algorithm-runner.ts';
+import { SandboxInstance } from './sandbox-instance.ts';
+import type { TableUpdate } from './sandbox-table.ts';
 import { originalPosition, type SourceMap } from './source-map.ts';
 import type { NodeView } from './types.ts';
 
@@ -35,47 +43,23 @@ export const ENTRY_NAME = 'pb-entry.js';
 export interface HostOptions {
   code: string;
   map: SourceMap;
-  /** ms one call may run. */
+  /** ms one call may run; MiB of the isolate. */
   cpuTimeout: number;
-  /** MiB of the isolate. */
   memoryLimit: number;
   /** The user's file, as messages name it when no line is known. */
   file: string;
 }
 
 export type { Outcome } from './sandbox-prelude.ts';
-
-export class Call {
-  outcome: Outcome | undefined;
-  readonly done: Promise<Outcome>;
-  private resolve!: (o: Outcome) => void;
-
-  constructor(
-    readonly seq: number,
-    readonly kind: CallKind,
-    readonly i32: Int32Array,
-  ) {
-    this.done = new Promise((r) => (this.resolve = r));
-  }
-
-  finish(o: Outcome): void {
-    if (this.outcome) return;
-    this.outcome = o;
-    this.resolve(o);
-  }
-}
+export type { Call } from './sandbox-call.ts';
 
 type Ref = ivm.Reference<(...args: unknown[]) => unknown>;
 
 export class IsolateHost {
-  batchable = false;
-  hasRank = false;
-  /** Batchable, and its picks from a new instance repeat (core/sandbox-chooser.ts: one rotation for a group). */
-  cyclic = false;
-  /** The table columns calls need (core/sandbox-table.ts): ALL unless the chooser names them. */
-  columns = ALL;
   private isolate: ivm.Isolate | undefined;
   private runRef: Ref | undefined;
+  private createRef: Ref | undefined;
+  private dropRef: Ref | undefined;
   private state: 'booting' | 'ready' | 'dead' | 'disposed' = 'dead';
   private booting: Promise<void> | undefined;
   private sab: SharedArrayBuffer;
@@ -84,22 +68,28 @@ export class IsolateHost {
   private attached = false;
   private seq = 0;
   private current: Call | undefined;
-  /** The candidates as the isolate knows them (core/sandbox-table.ts). */
-  readonly table = new NodeTable();
+  /** The instances living in the isolate, by id: made again in a new isolate. */
+  private readonly instances = new Map<number, SandboxInstance>();
+  private nextId = 1;
 
   constructor(private readonly o: HostOptions) {
     this.sab = new SharedArrayBuffer(bufferBytes(0));
     this.i32 = new Int32Array(this.sab);
   }
 
-  /** Boot the isolate: run the prelude, then the bundle. Throws what went wrong, located. */
+  /** Instances living here. */
+  get size(): number {
+    return this.instances.size;
+  }
+
+  /** Boot the isolate: run the prelude, then the bundle, then make every instance again. Throws what went wrong, located. */
   boot(): Promise<void> {
     if (this.state === 'disposed') return Promise.reject(new Error('disposed'));
     this.state = 'booting';
     const booting = (async () => {
       if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
       const isolate = new IsolatedVm.Isolate({ memoryLimit: this.o.memoryLimit });
-      this.table.detach();
+      for (const i of this.instances.values()) i.table.detach();
       this.isolate = isolate;
       try {
         const context = await isolate.createContext();
@@ -107,18 +97,12 @@ export class IsolateHost {
         const script = await isolate.compileScript(this.o.code, { filename: SCRIPT_NAME });
         await script.run(context, { timeout: this.o.cpuTimeout * 20 });
         this.runRef = (await context.global.get('__pbRun', { reference: true })) as Ref;
-        const info = (await context.global.get('__pbInfo', { reference: true })) as Ref;
-        const flags = Number(await info.apply(undefined, [], { timeout: this.o.cpuTimeout }));
-        this.batchable = (flags & 1) !== 0;
-        this.hasRank = (flags & 2) !== 0;
-        this.cyclic = (flags & 8) !== 0;
-        this.columns = (flags & 4) !== 0 ? (flags >>> 8) & ALL : ALL;
+        this.createRef = (await context.global.get('__pbCreate', { reference: true })) as Ref;
+        this.dropRef = (await context.global.get('__pbDrop', { reference: true })) as Ref;
+        for (const i of this.instances.values()) i.flags = await this.make(i.id, i.options);
       } catch (err) {
         if (this.state !== 'disposed') this.state = 'dead';
-        const message = describeError(err);
-        if (isolate.isDisposed || /memory limit/i.test(message)) throw new Error(`ran out of memory (limit ${this.o.memoryLimit} MiB) while loading`);
-        if (/timed out/i.test(message)) throw new Error(`exceeded its CPU time limit of ${this.o.cpuTimeout * 20} ms while loading`);
-        throw new Error(`${this.locate(framesOf(err))}${message}`);
+        throw this.loadError(isolate, err);
       }
       if (this.state === 'disposed') return isolate.dispose();
       this.attached = false;
@@ -126,6 +110,49 @@ export class IsolateHost {
     })();
     this.booting = booting;
     return booting;
+  }
+
+  /** A new instance for `options`, made in the isolate (booted first when it is not running). */
+  async add(options: AlgorithmOptions): Promise<SandboxInstance> {
+    const id = this.nextId++;
+    for (;;) {
+      if (this.state === 'disposed') throw new Error('disposed');
+      if (this.state !== 'ready') await (this.state === 'booting' && this.booting ? this.booting : this.boot());
+      const isolate = this.isolate!;
+      let flags: number;
+      try {
+        flags = await this.make(id, options);
+      } catch (err) {
+        if (this.isolate === isolate && isolate.isDisposed && this.state === 'ready') this.state = 'dead';
+        throw this.loadError(isolate, err);
+      }
+      // Made in the isolate running now: from here on a restart makes it again. An isolate
+      // replaced meanwhile (a restart after running out of memory) never had it: again.
+      if (this.isolate === isolate && this.state === 'ready') {
+        const instance = new SandboxInstance(this, id, options, flags);
+        this.instances.set(id, instance);
+        return instance;
+      }
+    }
+  }
+
+  /** Forget `instance`; the isolate goes on for the others (the runner disposes an empty one). */
+  drop(instance: SandboxInstance): void {
+    const ref = this.dropRef;
+    if (!this.instances.delete(instance.id) || this.state !== 'ready' || !ref) return;
+    // An isolate that died meanwhile forgot it anyway.
+    Promise.resolve().then(() => (this.state === 'ready' && this.dropRef === ref ? ref.apply(undefined, [instance.id], { timeout: this.o.cpuTimeout }) : undefined)).catch(() => undefined);
+  }
+
+  private async make(id: number, options: AlgorithmOptions): Promise<number> {
+    return Number(await this.createRef!.apply(undefined, [id, options], { arguments: { copy: true }, timeout: this.o.cpuTimeout * 20 }));
+  }
+
+  private loadError(isolate: ivm.Isolate, err: unknown): Error {
+    const message = describeError(err);
+    if (isolate.isDisposed || /memory limit/i.test(message)) return new Error(`ran out of memory (limit ${this.o.memoryLimit} MiB) while loading`);
+    if (/timed out/i.test(message)) return new Error(`exceeded its CPU time limit of ${this.o.cpuTimeout * 20} ms while loading`);
+    return new Error(`${this.locate(framesOf(err))}${message}`);
   }
 
   /** True while a call has not finished. */
@@ -139,11 +166,10 @@ export class IsolateHost {
    * ids and factors, for a plan) and a plain-data `arg`; undefined while another call runs
    * or after dispose. An isolate that died is booted again first (the call then waits).
    */
-  start(kind: CallKind, nodes: readonly NodeView[], arg: unknown, figures = true): Call | undefined {
-    if (this.state === 'disposed' || this.busy()) return undefined;
-    // Written only now that no call runs: the isolate never sees figures change mid-call.
-    if (this.state !== 'ready') this.table.detach();
-    const update = this.table.sync(nodes, figures ? this.columns : 0);
+  start(instance: SandboxInstance, kind: CallKind, nodes: readonly NodeView[], arg: unknown, figures = true): Call | undefined {
+    if (this.state === 'disposed' || this.busy() || !this.instances.has(instance.id)) return undefined;
+    const table = instance.table;
+    const columns = figures ? instance.columns : 0;
     const count = nodes.length;
     const answers = kind === 3 ? Number(arg) : count;
     if ((kind === 2 || kind === 3) && answers > this.i32.length - SLOT.PAYLOAD) {
@@ -151,13 +177,18 @@ export class IsolateHost {
       this.i32 = new Int32Array(this.sab);
       this.attached = false;
     }
-    const call = new Call(++this.seq, kind, this.i32);
+    const call = new Call(++this.seq, kind, this.i32, table);
     this.current = call;
-    if (this.state === 'ready') this.apply(call, count, arg, update);
+    // Written only now that no call runs: the isolate never sees figures change mid-call.
+    if (this.state === 'ready') this.apply(call, instance.id, count, arg, table.sync(nodes, columns));
     else {
       const ready = this.state === 'booting' && this.booting ? this.booting : this.boot();
+      // The new isolate has every instance, with no candidates: send them all.
       ready.then(
-        () => this.apply(call, count, arg, update),
+        () => {
+          table.detach();
+          this.apply(call, instance.id, count, arg, table.sync(nodes, columns));
+        },
         (err: unknown) => call.finish(this.state === 'disposed' ? DISPOSED : { ok: false, cause: 'memory', error: capText(`${this.o.file}: could not restart after running out of memory: ${describeError(err)}`) }),
       );
     }
@@ -187,7 +218,7 @@ export class IsolateHost {
     if (Atomics.load(call.i32, SLOT.SEQ) !== call.seq) return false;
     const o = this.read(call);
     // A failed call may have left the isolate without this call's ids: send all again next time.
-    if (!o.ok) this.table.detach();
+    if (!o.ok) call.table.detach();
     call.finish(o);
     return true;
   }
@@ -197,7 +228,7 @@ export class IsolateHost {
     if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
   }
 
-  private apply(call: Call, count: number, arg: unknown, update: TableUpdate): void {
+  private apply(call: Call, id: number, count: number, arg: unknown, update: TableUpdate): void {
     const run = this.runRef;
     const isolate = this.isolate;
     if (this.state !== 'ready' || !run || !isolate) return call.finish(this.state === 'disposed' ? DISPOSED : { ok: false, cause: 'memory', error: 'the isolate is gone' });
@@ -207,15 +238,12 @@ export class IsolateHost {
     try {
       // Copied: the count, the client, and what changed of the table (ids, metrics); the
       // shared buffers are shared, not copied.
-      running = run.apply(undefined, [call.seq, call.kind, count, arg, sab, update.sab, update.ids, update.metrics], { arguments: { copy: true }, timeout: this.o.cpuTimeout });
+      running = run.apply(undefined, [call.seq, call.kind, id, count, arg, sab, update.sab, update.ids, update.metrics], { arguments: { copy: true }, timeout: this.o.cpuTimeout });
     } catch (err) {
       // Arguments that cannot be copied, an isolate disposed meanwhile: settled like a failed call.
       running = Promise.reject(err);
     }
-    running.then(
-      () => this.settle(call, isolate, undefined),
-      (err: unknown) => this.settle(call, isolate, err),
-    );
+    running.then(() => this.settle(call, isolate, undefined), (err: unknown) => this.settle(call, isolate, err));
   }
 
   /**
@@ -229,7 +257,7 @@ export class IsolateHost {
     // took the answer buffer: hand it over again with the next call, or every later call
     // would write into a buffer the isolate never got.
     if (err !== undefined) {
-      this.table.detach();
+      call.table.detach();
       this.attached = false;
     }
     if (err === undefined) {
@@ -240,6 +268,7 @@ export class IsolateHost {
     if (this.state === 'disposed') return call.finish(DISPOSED);
     if (isolate.isDisposed || /memory limit|disposed/i.test(message)) {
       if (this.isolate === isolate) this.state = 'dead';
+      // Every instance on this isolate restarts fresh with it (the same code: the same fate).
       return call.finish({ ok: false, cause: 'memory', error: `${this.o.file}: ran out of memory (limit ${this.o.memoryLimit} MiB); it restarts with fresh state` });
     }
     if (!/timed out/i.test(message)) return call.finish({ ok: false, cause: 'throw', error: capText(`${this.o.file}: ${message}`) });
@@ -269,15 +298,4 @@ export class IsolateHost {
     }
     return '';
   }
-}
-
-const DISPOSED: Outcome = { ok: false, cause: 'disposed', error: 'replaced by a reload' };
-
-/** (line, column) pairs of `pb-sandbox.js` in an error's stack (a load error). */
-function framesOf(err: unknown): number[] {
-  const stack = err instanceof Error ? (err.stack ?? '') : '';
-  const out: number[] = [];
-  const re = /pb-sandbox\.js:(\d+):(\d+)/g;
-  for (let m = re.exec(stack); m && out.length < 16; m = re.exec(stack)) out.push(Number(m[1]), Number(m[2]));
-  return out;
 }

@@ -80,7 +80,8 @@ const logger: Logger = { trace: record, debug: record, info: record, warn: recor
 let current: unknown;
 const context = vm.createContext({});
 vm.runInContext(PRELUDE, context);
-(context.__pbInstall as (c: unknown, b: boolean) => void)({ pick: () => current }, false);
+(context.__pbDefine as (algorithm: unknown, policy: unknown) => void)({ name: 'fuzz', create: () => ({ pick: () => current }) }, undefined);
+(context.__pbCreate as (id: number, options: object) => number)(1, { cluster: 'c' });
 const buffer = new SharedArrayBuffer(bufferBytes(0));
 const i32 = new Int32Array(buffer);
 let seq = 0;
@@ -118,7 +119,7 @@ export function checkAnswerPromises(answer: unknown): void {
 
   current = answer;
   const update = table.sync(NODES, ALL);
-  (context.__pbRun as (...args: unknown[]) => void)(++seq, 0, NODES.length, CLIENT, seq === 1 ? buffer : undefined, update.sab, update.ids, update.metrics);
+  (context.__pbRun as (...args: unknown[]) => void)(++seq, 0, 1, NODES.length, CLIENT, seq === 1 ? buffer : undefined, update.sab, update.ids, update.metrics);
   const out = readBuffer(i32, 0);
   const passes = typeof answer === 'string' && answer.length <= MAX_ANSWER_LENGTH;
   if (out.ok !== passes) fail('the prelude let out the wrong answers', answer, out);

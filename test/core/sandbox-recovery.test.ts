@@ -27,7 +27,7 @@ test('the first call cut off before it began: the next one answers', async () =>
   try {
     // The host behind the chooser: its entry into the isolate fails once, as a time limit
     // hit before the prelude ran would.
-    const host = (chooser as unknown as { host: { runRef: { apply: (...a: unknown[]) => Promise<unknown> } } }).host;
+    const host = (chooser as unknown as { host: { host: { runRef: { apply: (...a: unknown[]) => Promise<unknown> } } } }).host.host;
     const real = host.runRef.apply.bind(host.runRef);
     let cut = 0;
     host.runRef = {
