@@ -137,7 +137,7 @@ const result = await build({
   logLevel: 'warning',
 });
 // Pure modules: `protobalance` stays an import, which the sandbox binds to its helpers.
-await build({
+const algorithms = await build({
   absWorkingDir: root,
   entryPoints: Object.fromEntries(ALGORITHMS.map((name) => [name, `plugins/balancers/${name}.ts`])),
   outdir: path.join(out, 'algorithms'),
@@ -146,10 +146,13 @@ await build({
   format: 'esm',
   platform: 'neutral',
   external: ['protobalance'],
+  metafile: true,
   logLevel: 'warning',
 });
 buildTypes();
-const sources = Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('node_modules/') && !p.includes(':'));
+// Both builds' sources: an edited algorithm module makes the bundle stale too.
+const inputs = new Set([...Object.keys(result.metafile.inputs), ...Object.keys(algorithms.metafile.inputs)]);
+const sources = [...inputs].filter((p) => !p.startsWith('node_modules/') && !p.includes(':'));
 writeFileSync(path.join(out, 'inputs.json'), JSON.stringify({ builtAt: started, sources }, null, 1));
 process.stderr.write(`dist/: ${sources.length} sources bundled in ${Date.now() - started} ms\n`);
 
