@@ -69,6 +69,10 @@ export class SandboxChooser implements DeferredChooser {
       const hit = this.fromPlan(nodes);
       if (hit) return { now: hit };
     }
+    // A cycle is asked for once per candidate set: waiting for it up to the time limit
+    // costs the event loop once, where a choice made by the guard's fallback instead
+    // would break the rotation the processes share.
+    if (this.position && waitMs > 0) waitMs = Math.max(waitMs, this.callLimit);
     const end = performance.now() + waitMs;
     if (waitMs > 0) this.host.waitIdle(waitMs);
     if (this.host.batchable) {
