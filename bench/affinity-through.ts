@@ -12,13 +12,12 @@
  * every phase stops at its deadline or its connection count.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net, { type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { builtinPlugins } from '../app/builtins.ts';
 import { createBalancer, createInProcessRunner, type Balancer, type Config } from '../core/index.ts';
 import { startChild } from './children.ts';
-import { REQUEST_SIZE, RESPONSE_SIZE } from './protocol.ts';
+import { newConnections, p99, type RateOptions } from './load.ts';
 
 export const VARIANTS = ['off', 'sqlite', 'redis'] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -47,8 +46,6 @@ export interface ThroughResult {
   rounds: number[];
 }
 
-const REQUEST = Buffer.alloc(REQUEST_SIZE, 0x71);
-const GRACE_MS = 5_000;
 /** One connection in this many comes from an address not seen before. */
 const NEW_CLIENT_EVERY = 4;
 
@@ -74,65 +71,13 @@ interface Phase {
   ok: number;
   errors: number;
   seconds: number;
-  latencies: number[];
+  latencies: Float64Array;
 }
 
-/** Connect from the next client address, send a request, read the answer, close; `concurrency` loops. */
-function connections(port: number, clients: Clients, o: { concurrency: number; durationMs: number; maxOps: number }): Promise<Phase> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const deadline = started + o.durationMs;
-    const latencies: number[] = [];
-    const open = new Set<Socket>();
-    let errors = 0;
-    let loops = o.concurrency;
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(hardStop);
-      for (const s of open) s.destroy();
-      resolve({ ok: latencies.length, errors, seconds: (performance.now() - started) / 1000, latencies });
-    };
-    const hardStop = setTimeout(finish, o.durationMs + GRACE_MS);
-    const loop = (): void => {
-      if (finished) return;
-      if (performance.now() >= deadline || latencies.length >= o.maxOps || errors > o.maxOps / 10 + 100) {
-        if (--loops === 0) finish();
-        return;
-      }
-      const t0 = performance.now();
-      let got = 0;
-      let done = false;
-      const s = net.connect({ host: '127.0.0.1', port, localAddress: clients.next(), noDelay: true });
-      open.add(s);
-      const end = (ok: boolean) => {
-        if (done) return;
-        done = true;
-        if (ok) latencies.push(performance.now() - t0);
-        else errors++;
-        s.destroy();
-        open.delete(s);
-        if (ok) loop();
-        else setTimeout(loop, 10);
-      };
-      s.setTimeout(GRACE_MS, () => end(false));
-      s.on('connect', () => s.write(REQUEST));
-      s.on('data', (chunk: Buffer) => {
-        got += chunk.length;
-        if (got >= RESPONSE_SIZE) end(true);
-      });
-      s.on('error', () => end(false));
-      s.on('close', () => end(false));
-    };
-    for (let i = 0; i < o.concurrency; i++) loop();
-  });
-}
-
-function p99(xs: number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(xs).sort();
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? Number.NaN;
+/** New connections from the next client address each (bench/load.ts's loop). */
+async function connections(port: number, clients: Clients, o: Omit<RateOptions, 'localAddress'>): Promise<Phase> {
+  const r = await newConnections(port, { ...o, localAddress: () => clients.next() });
+  return { ok: r.ops, errors: r.errors, seconds: r.seconds, latencies: r.samples };
 }
 
 interface Running {
@@ -204,7 +149,7 @@ export async function throughBalancer(
         ops,
         seconds,
         perSecond: ops / seconds,
-        p99Ms: p99(r.phases.flatMap((p) => p.latencies)),
+        p99Ms: p99(r.phases.flatMap((p) => Array.from(p.latencies))),
         errors: r.phases.reduce((a, p) => a + p.errors, 0),
         cpuMicros: r.cpuMicros / Math.max(1, ops),
         serverCpuMicros: r.variant === 'redis' ? r.serverCpuMicros / Math.max(1, ops) : undefined,

@@ -18,6 +18,8 @@ export interface RateResult {
   perSecond: number;
   p99Ms: number;
   errors: number;
+  /** Every latency sampled, ms (at most `maxOps`). */
+  samples: Float64Array;
 }
 
 export interface RateOptions {
@@ -25,6 +27,8 @@ export interface RateOptions {
   concurrency: number;
   durationMs: number;
   maxOps: number;
+  /** New connections: the local address of each (default: the system's choice). */
+  localAddress?: () => string;
 }
 
 /** Latency samples of one phase, bounded by its operation count. */
@@ -37,16 +41,22 @@ class Samples {
   add(ms: number): void {
     if (this.count < this.ms.length) this.ms[this.count++] = ms;
   }
-  p99(): number {
-    if (this.count === 0) return Number.NaN;
-    const sorted = this.ms.slice(0, this.count).sort();
-    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? Number.NaN;
+  taken(): Float64Array {
+    return this.ms.slice(0, this.count);
   }
+}
+
+/** The 99th percentile of `values` (NaN when there are none). */
+export function p99(values: ArrayLike<number>): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? Number.NaN;
 }
 
 function result(samples: Samples, started: number, errors: number): RateResult {
   const seconds = (performance.now() - started) / 1000;
-  return { ops: samples.count, seconds, perSecond: samples.count / seconds, p99Ms: samples.p99(), errors };
+  const taken = samples.taken();
+  return { ops: samples.count, seconds, perSecond: samples.count / seconds, p99Ms: p99(taken), errors, samples: taken };
 }
 
 /** Connect, send one request, read the answer, close; `concurrency` loops in parallel. */
@@ -76,7 +86,7 @@ export function newConnections(port: number, o: RateOptions): Promise<RateResult
       const t0 = performance.now();
       let got = 0;
       let done = false;
-      const s = net.connect({ host: HOST, port, noDelay: true });
+      const s = net.connect({ host: HOST, port, noDelay: true, ...(o.localAddress ? { localAddress: o.localAddress() } : {}) });
       open.add(s);
       const end = (ok: boolean) => {
         if (done) return;

@@ -85,7 +85,8 @@ function safeUser(): string {
   }
 }
 
-function stamp(file: string): string {
+/** Size and modification time, to tell cheaply that a file is as it was. */
+export function stamp(file: string): string {
   try {
     const s = statSync(file);
     return `${s.size}:${s.mtimeMs}`;

@@ -22,12 +22,11 @@
  *   what `create` returns (the built-ins keep it there).
  */
 import './native-guard.ts';
-import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
-import { cachedBuild, digest } from './bundle-cache.ts';
+import { cachedBuild, digest, stamp } from './bundle-cache.ts';
 import { recordInputs } from './esbuild-inputs.ts';
 import { toModulePath, type AlgorithmOptions, type AlgorithmRunner } from './algorithm-runner.ts';
 import type { SharedCounters } from './shared-counters.ts';
@@ -75,16 +74,6 @@ async function bundle(module: string, policy: string | undefined, baseDir: strin
     return { code: b.code, extra: b.mapText, inputs: b.inputs, digests: b.digests };
   });
   return { code: built.code, map: parseSourceMap(built.extra ?? ''), hash: digest(built.code), inputs: built.inputs, digests: built.digests };
-}
-
-/** Size and modification time, to tell cheaply that a file is as it was. */
-function stamp(file: string): string {
-  try {
-    const s = statSync(file);
-    return `${s.size}:${s.mtimeMs}`;
-  } catch {
-    return 'missing';
-  }
 }
 
 /**
@@ -176,7 +165,7 @@ function shown(file: string, baseDir: string): string {
 }
 
 /** The same code and the same options: equal instances (one made earlier can serve on). */
-const identity = (hash: string, options: AlgorithmOptions): string => createHash('sha256').update(hash).update('\0').update(JSON.stringify(options)).digest('hex');
+const identity = (hash: string, options: AlgorithmOptions): string => digest(`${hash}\0${JSON.stringify(options)}`);
 
 /** One isolate, and the instances that use it (or are being made in it). */
 interface Shared {
