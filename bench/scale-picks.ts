@@ -24,9 +24,9 @@ import { fileURLToPath } from 'node:url';
 import { createInProcessRunner, createSandboxRunner, type AlgorithmRunner } from '../core/index.ts';
 import { guardChooser } from '../core/algorithms.ts';
 import { silentLogger } from '../core/logger.ts';
-import type { Chooser, ClientView, NodeView, Plugin } from '../core/types.ts';
+import type { Chooser, NodeView, Plugin } from '../core/types.ts';
 import { reason } from './scale-proc.ts';
-import { SANDBOX_LIMITS } from './selection.ts';
+import { CLIENTS, SANDBOX_LIMITS, candidates } from './selection.ts';
 
 const POLICY = fileURLToPath(new URL('../policies/least-load.ts', import.meta.url));
 export const PICK_WAYS = ['guarded', 'sandboxed', 'in-process'] as const;
@@ -55,28 +55,6 @@ async function algorithms(): Promise<{ found: Algorithm[]; missing: string[] }> 
   await (plugin.apply as (hooks: unknown, api: unknown) => unknown)({}, api);
   return { found, missing };
 }
-
-/** Plain candidates, as bench/selection.ts makes them (load factors 1-3, assorted counters). */
-function candidates(count: number): NodeView[] {
-  return Array.from({ length: count }, (_, i) => ({
-    id: `node-${i}`,
-    loadFactor: 1 + (i % 3),
-    activeConnections: (i * 7) % 5,
-    totalConnections: 1000 + i * 37,
-    connectionRate: 10 + ((i * 13) % 9),
-    bytesRate: 50_000 + ((i * 7919) % 20_000),
-    recentFailures: 0,
-    connectLatency: 0.2 + (i % 4) * 0.05,
-    state: 'green' as const,
-    metrics: { load: (i * 0.37) % 1 },
-  }));
-}
-
-const CLIENTS: ClientView[] = Array.from({ length: 1024 }, (_, i) => ({
-  address: i % 4 === 3 ? `2001:db8::${((i * 40503) & 0xffff).toString(16)}` : `10.${(i >> 8) & 255}.${i & 255}.${(i * 31) & 255}`,
-  port: 40_000 + ((i * 97) % 20_000),
-  listener: 'bench',
-}));
 
 export interface PickCell {
   /** µs per call, over every call timed (failed ones included). */

@@ -42,7 +42,8 @@ export async function builtinAlgorithms(): Promise<{ found: AlgorithmEntry[]; mi
   return { found, missing };
 }
 
-function candidates(count: number): NodeView[] {
+/** Plain candidates: load factors 1-3, assorted counters. */
+export function candidates(count: number): NodeView[] {
   return Array.from({ length: count }, (_, i) => ({
     id: `node-${i}`,
     loadFactor: 1 + (i % 3),
@@ -58,7 +59,7 @@ function candidates(count: number): NodeView[] {
 }
 
 /** 1024 distinct clients (IPv4 and IPv6, varying ports), used in turn. */
-const CLIENTS: ClientView[] = Array.from({ length: 1024 }, (_, i) => ({
+export const CLIENTS: ClientView[] = Array.from({ length: 1024 }, (_, i) => ({
   address: i % 4 === 3 ? `2001:db8::${((i * 40503) & 0xffff).toString(16)}` : `10.${(i >> 8) & 255}.${i & 255}.${(i * 31) & 255}`,
   port: 40_000 + ((i * 97) % 20_000),
   listener: 'bench',
