@@ -12,6 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startBalancer, oneCluster } from '../helpers/balancer.ts';
 import { startCli, stopBalancer, type Running } from '../helpers/cli.ts';
+import { startedOnce } from '../helpers/suite-setup.ts';
 import {
   connectFramed,
   converse,
@@ -43,7 +44,6 @@ const PLAN: ConversationPlan = {
 const sum = (sizes: number[]) => sizes.reduce((a, b) => a + b, 0);
 
 interface Context {
-  setupFailure?: Error;
   nodes: FramedServer[];
   balancer: Running;
   port: number;
@@ -59,37 +59,26 @@ async function stopAll(context: Partial<Context>): Promise<void> {
   }
 }
 
-scenario.before(async (context) => {
-  try {
-    context.nodes = [await startFramedServer(PLAN), await startFramedServer(PLAN)];
-    context.port = await freePort();
-    const config = {
-      listeners: [{ name: 'framed', port: context.port, host: '127.0.0.1', cluster: 'framed' }],
-      clusters: { framed: { balance: 'round-robin', nodes: context.nodes.map((n, i) => ({ id: `n${i}`, address: `127.0.0.1:${n.port}` })) } },
-      idleTimeout: IDLE_TIMEOUT,
-      workers: 2,
-      admin: false,
-      watch: false,
-      drainTimeout: '2s',
-      stateDir: './state',
-    };
-    const dir = tmpDir();
-    writeFileSync(path.join(dir, 'protobalance.config.ts'), `export default ${JSON.stringify(config, null, 2)};\n`);
-    context.balancer = startCli(['start'], {}, dir);
-    await context.balancer.waitForOutput('processes serving', 30_000);
-  } catch (err) {
-    // uvu drops an error thrown by `before` (its runner returns from a finally block), so
-    // keep it and fail every test with it instead.
-    context.setupFailure = err as Error;
-    await stopAll(context).catch(() => {});
-  }
-});
+async function startEverything(context: Context): Promise<void> {
+  context.nodes = [await startFramedServer(PLAN), await startFramedServer(PLAN)];
+  context.port = await freePort();
+  const config = {
+    listeners: [{ name: 'framed', port: context.port, host: '127.0.0.1', cluster: 'framed' }],
+    clusters: { framed: { balance: 'round-robin', nodes: context.nodes.map((n, i) => ({ id: `n${i}`, address: `127.0.0.1:${n.port}` })) } },
+    idleTimeout: IDLE_TIMEOUT,
+    workers: 2,
+    admin: false,
+    watch: false,
+    drainTimeout: '2s',
+    stateDir: './state',
+  };
+  const dir = tmpDir();
+  writeFileSync(path.join(dir, 'protobalance.config.ts'), `export default ${JSON.stringify(config, null, 2)};\n`);
+  context.balancer = startCli(['start'], {}, dir);
+  await context.balancer.waitForOutput('processes serving', 30_000);
+}
 
-scenario.before.each((context) => {
-  if (context.setupFailure) throw context.setupFailure;
-});
-
-scenario.after((context) => stopAll(context));
+startedOnce(scenario, startEverything, stopAll);
 
 /** Server results, once `count` conversations have ended on the nodes (bounded wait). */
 async function serverResults(context: Context, count: number): Promise<ConversationResult[]> {

@@ -12,12 +12,12 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli, startCli, stopBalancer, type Running } from '../helpers/cli.ts';
+import { startedOnce } from '../helpers/suite-setup.ts';
 import { freePort, sha256, waitFor, withTimeout } from '../helpers/net.ts';
 import { accessLog, curl, HTTP_EXAMPLE, HTTP_NODE_IDS, startHttpNodes, type AccessEntry, type HttpNodes } from '../helpers/nginx.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 interface Context {
-  setupFailure?: Error;
   nodes: HttpNodes;
   balancer: Running;
   httpPort: number;
@@ -37,22 +37,7 @@ async function stopAll(context: Partial<Context>): Promise<void> {
   }
 }
 
-scenario.before(async (context) => {
-  try {
-    await startEverything(context);
-  } catch (err) {
-    // uvu drops an error thrown by `before` (its runner returns from a finally block), so
-    // keep it and fail every test with it instead.
-    context.setupFailure = err as Error;
-    await stopAll(context).catch(() => {});
-  }
-});
-
-scenario.before.each((context) => {
-  if (context.setupFailure) throw context.setupFailure;
-});
-
-scenario.after((context) => stopAll(context));
+startedOnce(scenario, startEverything, stopAll);
 
 async function startEverything(context: Context): Promise<void> {
   context.nodes = await startHttpNodes();
