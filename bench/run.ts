@@ -398,32 +398,24 @@ function runSide(): Promise<SideResult> {
   return sideBySide({ quick, workers, log });
 }
 
-/** `--only=side-by-side`: that part alone; its section of bench/RESULTS.md is replaced, the rest kept. */
-async function mainSideOnly(): Promise<void> {
-  log(`Proto Balance benchmark, side by side only${quick ? ' (--quick)' : ''}: node ${process.version}, ${machine()}`);
-  const side = await runSide();
-  process.stdout.write(`\n${side.section}\n`);
-  if (side.warnings.length > 0) {
-    log(`\n${side.warnings.length} phase(s) failed: bench/RESULTS.md left as it was; took ${side.seconds.toFixed(1)} s`);
+/**
+ * `--only=<part>`: that part alone; its section of bench/RESULTS.md is replaced, the rest
+ * kept, unless a phase failed (then the file is left as it was and the exit code says so).
+ */
+async function partOnly(title: string, heading: string, run: () => Promise<{ section: string; warnings?: string[]; seconds?: number }>): Promise<void> {
+  log(`Proto Balance benchmark, ${title} only${quick ? ' (--quick)' : ''}: node ${process.version}, ${machine()}`);
+  const started = performance.now();
+  const part = await run();
+  const took = `took ${(part.seconds ?? (performance.now() - started) / 1000).toFixed(1)} s`;
+  process.stdout.write(`\n${part.section}\n`);
+  const warnings = part.warnings ?? [];
+  if (warnings.length > 0) {
+    log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; ${took}`);
     process.exitCode = 1;
     return;
   }
-  await replaceSection(new URL('./RESULTS.md', import.meta.url), SIDE_HEADING, side.section);
-  log(`\nreplaced the side-by-side section of bench/RESULTS.md; took ${side.seconds.toFixed(1)} s`);
-}
-
-/** `--only=affinity`: the affinity stores' part alone; its section of bench/RESULTS.md is replaced, the rest kept. */
-async function mainAffinityOnly(): Promise<void> {
-  log(`Proto Balance benchmark, affinity stores only${quick ? ' (--quick)' : ''}: node ${process.version}, ${machine()}`);
-  const affinity = await affinitySection({ quick, log });
-  process.stdout.write(`\n${affinity.section}\n`);
-  if (affinity.warnings.length > 0) {
-    log(`\n${affinity.warnings.length} phase(s) failed: bench/RESULTS.md left as it was; took ${affinity.seconds.toFixed(1)} s`);
-    process.exitCode = 1;
-    return;
-  }
-  await replaceSection(new URL('./RESULTS.md', import.meta.url), AFFINITY_HEADING, affinity.section);
-  log(`\nreplaced the affinity section of bench/RESULTS.md; took ${affinity.seconds.toFixed(1)} s`);
+  await replaceSection(new URL('./RESULTS.md', import.meta.url), heading, part.section);
+  log(`\nreplaced the ${title} section of bench/RESULTS.md; ${took}`);
 }
 
 /**
@@ -440,16 +432,16 @@ async function mainScaleOnly(): Promise<void> {
   if (scale.failures.length > 0) process.exitCode = 1;
 }
 
-/** `--only=fleet`: a state change from one fleet member to another; its section of bench/RESULTS.md is replaced. */
-async function mainFleetOnly(): Promise<void> {
-  log(`Proto Balance benchmark, fleet only: node ${process.version}, ${machine()}`);
-  const fleet = await fleetSection({ log });
-  process.stdout.write(`\n${fleet.section}\n`);
-  await replaceSection(new URL('./RESULTS.md', import.meta.url), FLEET_HEADING, fleet.section);
-  log('\nreplaced the fleet section of bench/RESULTS.md');
-}
-
-(only === 'scale' ? mainScaleOnly() : only === 'fleet' ? mainFleetOnly() : only === 'affinity' ? mainAffinityOnly() : only ? mainSideOnly() : main()).then(
+(only === 'scale'
+  ? mainScaleOnly()
+  : only === 'fleet'
+    ? partOnly('fleet', FLEET_HEADING, () => fleetSection({ log }))
+    : only === 'affinity'
+      ? partOnly('affinity stores', AFFINITY_HEADING, () => affinitySection({ quick, log }))
+      : only
+        ? partOnly('side by side', SIDE_HEADING, runSide)
+        : main()
+).then(
   () => {
     clearTimeout(watchdog);
     process.exit(process.exitCode ?? 0);
