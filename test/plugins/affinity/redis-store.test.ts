@@ -1,6 +1,5 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { Redis } from 'ioredis';
 import { createBalancer, validateConfig, type Config } from '../../../core/index.ts';
@@ -8,49 +7,21 @@ import { redisAffinityStore } from '../../../plugins/affinity/index.ts';
 import { RedisAffinityStore, keyOf } from '../../../plugins/affinity/redis-store.ts';
 import { builtinPlugins } from '../../helpers/assembly.ts';
 import { recordingLogger } from '../../helpers/balancer.ts';
-import { addr, answerFrom, closeServer, freePort, startServer, waitFor } from '../../helpers/net.ts';
+import { addr, answerFrom, closeServer, startServer, waitFor } from '../../helpers/net.ts';
+import { HAVE_REDIS, RedisServer } from '../../helpers/redis-server.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 
 const test = suite('affinity: Redis store');
-const HAVE_REDIS = spawnSync('sh', ['-c', 'command -v redis-server']).status === 0;
 const LIMITS = { ttl: 60_000, maxEntries: 1000 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The real redis-server of this suite (started before, when installed), on a free port. */
+let redis: RedisServer | undefined;
 let port = 0;
-let server: ChildProcess | undefined;
-const dir = tmpDir();
 const cleanups: (() => unknown)[] = [];
 
-async function startRedis(): Promise<void> {
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {});
-  try {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        if (probe.status !== 'ready') await probe.connect();
-        if ((await probe.ping()) === 'PONG') return;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await sleep(50);
-      }
-    }
-  } finally {
-    probe.disconnect();
-  }
-}
-
-async function killRedis(): Promise<void> {
-  const s = server;
-  server = undefined;
-  if (!s || s.exitCode !== null) return;
-  const gone = new Promise((r) => s.once('exit', r));
-  s.kill('SIGKILL');
-  await gone;
-}
+const startRedis = () => redis!.restart();
+const killRedis = async () => void (await redis?.kill());
 
 function store(): RedisAffinityStore {
   const s = new RedisAffinityStore({ url: `redis://127.0.0.1:${port}/0`, flushInterval: 10 });
@@ -68,12 +39,12 @@ function direct(): Redis {
 
 test.before(async () => {
   if (!HAVE_REDIS) return;
-  port = await freePort();
-  await startRedis();
+  redis = await RedisServer.start();
+  port = redis.port;
 });
 test.after.each(async () => {
   for (const c of cleanups.splice(0)) await c();
-  if (!server && HAVE_REDIS) await startRedis();
+  if (redis && !redis.running) await startRedis();
 });
 test.after(killRedis);
 
