@@ -83,7 +83,7 @@ export function clusterAffinityOf(p: Problems, field: string, raw: unknown, defa
 }
 
 /** Who this balancer is in its fleet, unless the config names it: host and process. */
-export const defaultMemberName = (): string => `${hostname()}-${process.pid}`;
+const defaultMemberName = (): string => `${hostname()}-${process.pid}`;
 
 /** `fleet: { redis, name, member }`, or undefined for a balancer on its own. */
 export function fleetOf(p: Problems, raw: unknown): ResolvedConfig['fleet'] {

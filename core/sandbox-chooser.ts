@@ -180,7 +180,7 @@ function gcd(a: number, b: number): number {
  * factors made whole numbers (scaled by the smallest power of ten that does it, then
  * divided by their greatest common divisor), at most MAX_CYCLE.
  */
-export function cycleLength(nodes: readonly NodeView[]): number {
+function cycleLength(nodes: readonly NodeView[]): number {
   if (nodes.length === 0) return 1;
   for (const scale of [1, 10, 100, 1000]) {
     const whole = nodes.map((n) => Math.round(n.loadFactor * scale));

@@ -108,7 +108,7 @@ function over(table: Int32Array, key: number, release: () => void): SharedCounte
 }
 
 /** The key of `stateDir`'s segment: the same for every start of that balancer. */
-export const segmentKey = (stateDir: string): number => (createHash('sha256').update(`protobalance\0${stateDir}`).digest().readUInt32LE(0) & 0x7fffffff) | 1;
+const segmentKey = (stateDir: string): number => (createHash('sha256').update(`protobalance\0${stateDir}`).digest().readUInt32LE(0) & 0x7fffffff) | 1;
 
 /**
  * The primary's counters: a fresh segment for `stateDir` (one left by a killed balancer is
