@@ -9,12 +9,14 @@
  * same one, and `Atomics.add` on it is one locked instruction, exact across processes
  * (measured: two processes adding a million times each end at exactly two million). The
  * segment is a table of slots, found by a hash of the counter's name and claimed with
- * compare-and-swap, so processes agree on slots without talking. Its key derives from the
- * state directory: a segment left by a balancer killed with SIGKILL is removed by the next
- * start. Without the native module (not built, another OS), counters are per process: the
+ * compare-and-swap, so processes agree on slots without talking. Its key is random and
+ * recorded in the state directory with the primary's pid: a segment left by a balancer
+ * killed with SIGKILL is removed by the next start, one whose primary runs never is. Without the native module (not built, another OS), counters are per process: the
  * processes then rotate each on their own, as before; the start says so once.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 
 /** One counter: `next()` gives 0, 1, 2, … across every process sharing it. */
@@ -37,18 +39,38 @@ interface ShmModule {
   get(key: number, type: 'Int32Array'): (Int32Array & { key?: number }) | null;
   detach(key: number, forceDestroy?: boolean): number;
   destroy(key: number): boolean;
+  detachAll(): number;
 }
 
 /** Slots of 4 int32: name hash (2), counter, spare. */
 const SLOTS = 4096;
 const WIDTH = 4;
 
+let shmModule: ShmModule | null | undefined;
+
+/**
+ * The native module, or undefined. Its own exit handler prints to stdout, where only what
+ * commands print belongs: it is replaced by a quiet one doing the same detaching.
+ */
 function loadShm(): ShmModule | undefined {
+  if (shmModule !== undefined) return shmModule ?? undefined;
+  const before = new Set(process.listeners('exit'));
   try {
-    return createRequire(import.meta.url)('shm-typed-array') as ShmModule;
+    shmModule = createRequire(import.meta.url)('shm-typed-array') as ShmModule;
   } catch {
+    shmModule = null;
     return undefined;
   }
+  for (const l of process.listeners('exit')) if (!before.has(l)) process.removeListener('exit', l);
+  const loaded = shmModule;
+  process.on('exit', () => {
+    try {
+      loaded.detachAll();
+    } catch {
+      // Leaving at exit: the next start removes what this one recorded.
+    }
+  });
+  return loaded;
 }
 
 /** Two int32 of a name's SHA-256, never both 0 (0, 0 marks a free slot). */
@@ -107,28 +129,73 @@ function over(table: Int32Array, key: number, release: () => void): SharedCounte
   };
 }
 
-/** The key of `stateDir`'s segment: the same for every start of that balancer. */
-const segmentKey = (stateDir: string): number => (createHash('sha256').update(`protobalance\0${stateDir}`).digest().readUInt32LE(0) & 0x7fffffff) | 1;
+const RECORD = 'shared-counters.json';
+
+/** True while process `pid` runs (here, or as another user's: EPERM). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The segment a balancer of `stateDir` recorded, and its primary's pid. */
+function recorded(stateDir: string): { pid: number; key: number } | undefined {
+  try {
+    const r = JSON.parse(readFileSync(path.join(stateDir, RECORD), 'utf8')) as { pid?: unknown; key?: unknown };
+    return typeof r.pid === 'number' && typeof r.key === 'number' ? { pid: r.pid, key: r.key } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
- * The primary's counters: a fresh segment for `stateDir` (one left by a killed balancer is
- * removed first), or per-process counters, with the reason, when none can be made.
+ * The primary's counters: a fresh segment under a random key, recorded in `stateDir` so
+ * that the next start removes it if this balancer is killed (a segment whose primary
+ * still runs is never touched: a second start on the same folder that fails must not take
+ * the first one's rotation away); or per-process counters, with the reason, when none can
+ * be made.
  */
 export function createSharedCounters(stateDir: string): { counters: SharedCounters; why?: string } {
   const shm = loadShm();
   if (!shm) return { counters: localCounters(), why: 'the optional module shm-typed-array is not installed or not built' };
-  const key = segmentKey(stateDir);
   try {
-    if (shm.get(key, 'Int32Array')) {
-      shm.detach(key);
-      shm.destroy(key);
+    const before = recorded(stateDir);
+    const live = before !== undefined && before.pid !== process.pid && alive(before.pid);
+    if (before && !live && shm.get(before.key, 'Int32Array')) {
+      shm.detach(before.key);
+      shm.destroy(before.key);
     }
-    const table = shm.create(SLOTS * WIDTH, 'Int32Array', key);
-    if (!table) return { counters: localCounters(), why: `shared memory segment ${key} exists and cannot be replaced` };
+    let key = 0;
+    let table: Int32Array | null = null;
+    for (let tries = 0; !table && tries < 8; tries++) {
+      key = randomInt(1, 0x7fffffff);
+      table = shm.create(SLOTS * WIDTH, 'Int32Array', key);
+    }
+    if (!table) return { counters: localCounters(), why: 'no free shared memory key' };
     table.fill(0);
-    return { counters: over(table, key, () => (shm.detach(key), shm.destroy(key))) };
+    const mine = !live && record(stateDir, key);
+    return {
+      counters: over(table, key, () => {
+        shm.detach(key);
+        shm.destroy(key);
+        if (mine) rmSync(path.join(stateDir, RECORD), { force: true });
+      }),
+    };
   } catch (err) {
     return { counters: localCounters(), why: `no shared memory: ${(err as Error).message}` };
+  }
+}
+
+function record(stateDir: string, key: number): boolean {
+  try {
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(path.join(stateDir, RECORD), JSON.stringify({ pid: process.pid, key }));
+    return true;
+  } catch {
+    return false;
   }
 }
 

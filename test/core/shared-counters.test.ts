@@ -4,7 +4,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attachSharedCounters, createSharedCounters, localCounters } from '../../core/shared-counters.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -41,17 +43,29 @@ test('two processes and this one count as one: every number once', async () => {
   }
 });
 
-test('a segment a killed balancer left is replaced at the next start', () => {
+test('a segment a killed balancer left is removed at the next start; one whose primary runs is not', () => {
   const dir = tmpDir();
-  const first = createSharedCounters(dir).counters;
-  first.counter('web').next();
-  // No close: as after SIGKILL.
-  const second = createSharedCounters(dir).counters;
+  // A primary that ran and is gone (its pid is dead), its segment never closed: as after SIGKILL.
+  const killed = createSharedCounters(dir).counters;
+  killed.counter('web').next();
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  writeFileSync(path.join(dir, 'shared-counters.json'), JSON.stringify({ pid: dead, key: killed.key }));
+  const next = createSharedCounters(dir).counters;
   try {
-    assert.ok(second.shared);
-    assert.is(second.counter('web').next(), 0, 'a fresh table');
-  } finally {
+    assert.ok(next.shared);
+    assert.is(next.counter('web').next(), 0, 'a fresh table');
+    assert.is(attachSharedCounters(killed.key).shared, false, 'the killed one is gone');
+    // A second start on the same folder while this one runs (it may fail to listen): this
+    // one's segment stays, and the record stays this one's. (The record names another
+    // running process, as it would for a second `protobalance start`.)
+    writeFileSync(path.join(dir, 'shared-counters.json'), JSON.stringify({ pid: process.ppid, key: next.key }));
+    const second = createSharedCounters(dir).counters;
+    assert.ok(attachSharedCounters(next.key).shared, 'the running one is untouched');
     second.close();
+    assert.ok(attachSharedCounters(next.key).shared, 'closing the second one leaves it too');
+    assert.is(next.counter('web').next(), 1);
+  } finally {
+    next.close();
   }
 });
 
