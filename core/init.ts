@@ -56,7 +56,7 @@ export function describeInit(dir: string, result: InitResult): string {
     'Next:',
     ...(root === process.cwd() ? [] : [`  cd ${root}`]),
     '  npx protobalance start         serve on 127.0.0.1:8080 (Ctrl-C stops it)',
-    '  curl http://127.0.0.1:8080/    from another shell: nodes a and b answer in turn',
+    '  curl http://127.0.0.1:8080/    from another shell: nodes a and b share the requests (the fewest open connections wins)',
     '  npm install -D typescript      then  npx tsc --noEmit  type-checks the config and the policy',
     'Keep .protobalance/ (state, admin token) out of version control.',
   ].join('\n');
