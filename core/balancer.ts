@@ -349,6 +349,7 @@ export class Balancer {
       runner: this.runnerFor(config),
       peers: this.peers,
       role: this.adopt ? 'worker' : 'primary',
+      shared: this.counters,
       previous: this.gen?.instances,
     }).finally(() => {
       // esbuild (config and algorithm bundling) keeps a helper process; a balancer that only

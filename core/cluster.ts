@@ -13,7 +13,15 @@ export class BalancerNode implements NodeView {
   readonly cluster: string;
   host: string;
   port: number | undefined;
+  /**
+   * The factor algorithms weigh: the config's, times `loadFactorScale`. A field (not a
+   * getter) because every pick reads it.
+   */
   loadFactor: number;
+  /** The factor the config (or a runtime change) gives. */
+  configuredLoadFactor: number;
+  /** Set by plugins through `api.balancer.setLoadFactorScale` (slow start): 0 < scale ≤ 1. */
+  loadFactorScale = 1;
   fallover: string | undefined;
   connectTimeout: number;
 
@@ -46,6 +54,7 @@ export class BalancerNode implements NodeView {
     this.key = `${cluster}/${config.id}`;
     this.host = config.host;
     this.port = config.port;
+    this.configuredLoadFactor = config.loadFactor;
     this.loadFactor = config.loadFactor;
     this.fallover = config.fallover;
     this.connectTimeout = config.connectTimeout;
@@ -55,9 +64,17 @@ export class BalancerNode implements NodeView {
   reconfigure(config: ResolvedNode): void {
     this.host = config.host;
     this.port = config.port;
-    this.loadFactor = config.loadFactor;
+    this.configuredLoadFactor = config.loadFactor;
+    this.loadFactor = config.loadFactor * this.loadFactorScale;
     this.fallover = config.fallover;
     this.connectTimeout = config.connectTimeout;
+  }
+
+  /** Scale the configured factor (slow start); the algorithms see the product from their next pick. */
+  scaleLoadFactor(scale: number): void {
+    if (!(scale > 0 && scale <= 1)) throw new RangeError(`a load factor scale is a number in (0, 1], got ${scale}`);
+    this.loadFactorScale = scale;
+    this.loadFactor = this.configuredLoadFactor * scale;
   }
 
   /** Address text for logs: `host:port`, `[v6]:port`, or the host alone. */

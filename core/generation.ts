@@ -10,6 +10,7 @@ import { Cluster, findNode, type NodeRegistry } from './cluster.ts';
 import { describeError, inConfigFile } from './errors.ts';
 import { createHooks, type Hooks } from './hooks.ts';
 import type { Peers } from './workers/peers.ts';
+import type { SharedMemory } from './shared-counters.ts';
 import type { Logger } from './logger.ts';
 import type { BalancerView, PluginApi } from './plugin-api.ts';
 import { applyPlugins, checkDependencies, loadPlugin, type LoadedPlugin } from './plugin-host.ts';
@@ -38,6 +39,8 @@ export interface BuildOptions {
   runner: AlgorithmRunner;
   peers: Peers;
   role: 'primary' | 'worker';
+  /** Memory shared by the group's processes, handed to plugins as `api.shared`. */
+  shared: SharedMemory;
   /** The serving generation's instances, to carry over where nothing changed. */
   previous?: ReadonlyMap<string, AlgorithmInstance> | undefined;
 }
@@ -88,6 +91,7 @@ async function build(o: BuildOptions): Promise<Generation> {
     clusters: () => [...clusters.values()],
     cluster: (name) => clusters.get(name),
     node: (key) => findNode(clusters, key),
+    setLoadFactorScale: (node, scale) => node.scaleLoadFactor(scale),
   };
   const apiFor = (plugin: { name: string }): PluginApi => ({
     version: VERSION,
@@ -97,6 +101,7 @@ async function build(o: BuildOptions): Promise<Generation> {
     registerAlgorithm: (name, module, options) => algorithms.register(name, String(module), plugin.name, options),
     peers: o.peers,
     role: o.role,
+    shared: o.shared,
   });
   await applyPlugins(loaded, hooks, apiFor, tapErrorLogger(logger));
   for (const p of loaded) {

@@ -10,6 +10,7 @@ export { createHooks, type Hooks, type PluginHooks, type ListeningAddress } from
 export type { ConnectionContext, ConnectionOutcome, ConnectionTotals } from './context.ts';
 export type { BalancerNode, Cluster } from './cluster.ts';
 export type { BalancerView, PluginApi } from './plugin-api.ts';
+export type { SharedMemory } from './shared-counters.ts';
 export type { Logger } from './logger.ts';
 export { createInProcessRunner, type AlgorithmRunner } from './algorithm-runner.ts';
 export { createSandboxRunner, type SandboxLimits } from './sandbox.ts';

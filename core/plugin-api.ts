@@ -2,6 +2,7 @@
 import type { BalancerNode, Cluster } from './cluster.ts';
 import type { RegisterOptions } from './algorithms.ts';
 import type { Logger } from './logger.ts';
+import type { SharedMemory } from './shared-counters.ts';
 import type { ResolvedConfig } from './types.ts';
 import type { Peers } from './workers/peers.ts';
 
@@ -12,6 +13,12 @@ export interface BalancerView {
   cluster(name: string): Cluster | undefined;
   /** A node by `cluster/id`. */
   node(key: string): BalancerNode | undefined;
+  /**
+   * Weigh `node` at `scale` (0 < scale ≤ 1) of its configured load factor from the next
+   * pick on, in this process (slow start ramps it up). Every algorithm sees it as the
+   * node's `loadFactor`; 1 restores the configured one. Kept across reloads that keep the node.
+   */
+  setLoadFactorScale(node: BalancerNode, scale: number): void;
 }
 
 export interface PluginApi {
@@ -30,6 +37,11 @@ export interface PluginApi {
   registerAlgorithm(name: string, module: string | URL, options?: RegisterOptions): void;
   /** The other processes of the group (workers): messages by topic. */
   readonly peers: Peers;
+  /**
+   * Memory every process of the group sees (int32 arrays, used with Atomics), for what
+   * must be exact across processes: limits, counters. Per process when `shared` is false.
+   */
+  readonly shared: SharedMemory;
   /**
    * Which process of the group this is: `primary` (the one that opened the listeners and
    * takes changes; also the only one with `createBalancer`) or `worker`. A plugin that

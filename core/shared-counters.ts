@@ -24,9 +24,29 @@ export interface Counter {
   next(): number;
 }
 
-export interface SharedCounters {
-  /** True when the processes share them (else each process counts alone). */
+/**
+ * Memory every process of the group sees, for plugins (`api.shared`): named arrays of
+ * int32, used with Atomics. Exact limits across processes are built on it.
+ */
+export interface SharedMemory {
+  /** True when every process of the group sees the same memory (else each has its own). */
   readonly shared: boolean;
+  /** This process's index in the group, 0 (the primary) to `slots - 1`; a replacement worker takes the index of the one it replaces. */
+  readonly slot: number;
+  /** How many processes the group has (`workers`). */
+  readonly slots: number;
+  /**
+   * `length` int32s under `name` (prefix it with your plugin's name), zeroed when first
+   * made, the same memory in every process of the group, kept across reloads. Asking again
+   * with another length is an error. When shared memory runs out (HEAP_BYTES in all) the
+   * array is this process's own, and `sharedArray(name)` says so.
+   */
+  int32(name: string, length: number): Int32Array;
+  /** False when `int32(name)` fell back to memory of this process only. */
+  sharedArray(name: string): boolean;
+}
+
+export interface SharedCounters extends SharedMemory {
   /** What workers attach with (undefined when not shared). */
   readonly key: number | undefined;
   counter(name: string): Counter;
@@ -42,9 +62,15 @@ interface ShmModule {
   detachAll(): number;
 }
 
-/** Slots of 4 int32: name hash (2), counter, spare. */
+/** Slots of 4 int32: name hash (2), counter (an array: its offset + 1), spare (an array: its length). */
 const SLOTS = 4096;
 const WIDTH = 4;
+/** After the slots: the heap's bump pointer (int32s used), then the heap, 16-byte aligned. */
+const TOP = SLOTS * WIDTH;
+const HEAP = TOP + 4;
+/** The arrays' room: pages are only backed by memory once written, so unused room costs nothing. */
+export const HEAP_BYTES = 8 * 1024 * 1024;
+const SEGMENT_INTS = HEAP + HEAP_BYTES / 4;
 
 let shmModule: ShmModule | null | undefined;
 
@@ -81,7 +107,8 @@ function hashOf(name: string): [number, number] {
   return a === 0 && b === 0 ? [1, 0] : [a, b];
 }
 
-function tableCounter(table: Int32Array, name: string): Counter {
+/** The directory slot (its first int32) that `name` owns, claimed if new; -1 when the table is full. */
+function slotOf(table: Int32Array, name: string): number {
   const [a, b] = hashOf(name);
   const start = (a >>> 0) % SLOTS;
   for (let probe = 0; probe < SLOTS; probe++) {
@@ -96,11 +123,64 @@ function tableCounter(table: Int32Array, name: string): Counter {
       for (let spins = 0; second === 0 && b !== 0 && spins < 1e6; spins++) second = Atomics.load(table, at + 1);
       if (second !== b) continue;
     }
-    const slot = at + 2;
-    return { next: () => Atomics.add(table, slot, 1) >>> 0 };
+    return at;
   }
+  return -1;
+}
+
+function tableCounter(table: Int32Array, name: string): Counter {
+  const at = slotOf(table, name);
   // A full table (4,096 names): this one counts alone.
-  return localCounter();
+  if (at < 0) return localCounter();
+  const slot = at + 2;
+  return { next: () => Atomics.add(table, slot, 1) >>> 0 };
+}
+
+/**
+ * The shared array under `name`, or undefined when the heap is full. Whoever claims the
+ * name's slot first takes room from the bump pointer and publishes offset + 1 (0 means
+ * "being made"); the others wait for it. Arrays' names are kept apart from counters'.
+ */
+function tableArray(table: Int32Array, name: string, length: number): Int32Array | undefined {
+  const at = slotOf(table, `\0int32\0${name}`);
+  if (at < 0) return undefined;
+  let offset = Atomics.load(table, at + 2);
+  if (offset === 0 && Atomics.compareExchange(table, at + 3, 0, length) === 0) {
+    // This process made the claim: room, rounded up to 16 bytes so arrays never share a line end.
+    const room = (length + 3) & ~3;
+    const from = Atomics.add(table, TOP, room);
+    if (from + room > HEAP_BYTES / 4) {
+      Atomics.store(table, at + 2, -1);
+      return undefined;
+    }
+    offset = HEAP + from + 1;
+    Atomics.store(table, at + 2, offset);
+  }
+  for (let spins = 0; offset === 0 && spins < 1e7; spins++) offset = Atomics.load(table, at + 2);
+  if (offset <= 0) return undefined;
+  const made = Atomics.load(table, at + 3);
+  if (made !== length) throw new Error(`shared array "${name}" exists with ${made} int32s, not ${length}`);
+  return table.subarray(offset - 1, offset - 1 + length);
+}
+
+/** `int32`/`sharedArray` over `make` (the shared arrays, or undefined: this process's own). */
+function arraysOver(make: (name: string, length: number) => Int32Array | undefined) {
+  const arrays = new Map<string, { array: Int32Array; shared: boolean }>();
+  return {
+    int32(name: string, length: number): Int32Array {
+      if (!Number.isInteger(length) || length < 1) throw new Error(`shared array "${name}": length must be a whole number ≥ 1, got ${length}`);
+      const had = arrays.get(name);
+      if (had) {
+        if (had.array.length !== length) throw new Error(`shared array "${name}" exists with ${had.array.length} int32s, not ${length}`);
+        return had.array;
+      }
+      const shared = make(name, length);
+      const entry = { array: shared ?? new Int32Array(length), shared: shared !== undefined };
+      arrays.set(name, entry);
+      return entry.array;
+    },
+    sharedArray: (name: string) => arrays.get(name)?.shared ?? false,
+  };
 }
 
 function localCounter(): Counter {
@@ -108,23 +188,29 @@ function localCounter(): Counter {
   return { next: () => n++ };
 }
 
-/** Counters of this process only. */
-export function localCounters(): SharedCounters {
+/** Counters and arrays of this process only. */
+export function localCounters(slot = 0, slots = 1): SharedCounters {
   const named = new Map<string, Counter>();
   return {
     shared: false,
     key: undefined,
+    slot,
+    slots,
     counter: (name) => named.get(name) ?? (named.set(name, localCounter()), named.get(name)!),
+    ...arraysOver(() => undefined),
     close() {},
   };
 }
 
-function over(table: Int32Array, key: number, release: () => void): SharedCounters {
+function over(table: Int32Array, key: number, slot: number, slots: number, release: () => void): SharedCounters {
   const named = new Map<string, Counter>();
   return {
     shared: true,
     key,
+    slot,
+    slots,
     counter: (name) => named.get(name) ?? (named.set(name, tableCounter(table, name)), named.get(name)!),
+    ...arraysOver((name, length) => tableArray(table, name, length)),
     close: release,
   };
 }
@@ -158,9 +244,9 @@ function recorded(stateDir: string): { pid: number; key: number } | undefined {
  * the first one's rotation away); or per-process counters, with the reason, when none can
  * be made.
  */
-export function createSharedCounters(stateDir: string): { counters: SharedCounters; why?: string } {
+export function createSharedCounters(stateDir: string, slots = 1): { counters: SharedCounters; why?: string } {
   const shm = loadShm();
-  if (!shm) return { counters: localCounters(), why: 'the optional module shm-typed-array is not installed or not built' };
+  if (!shm) return { counters: localCounters(0, slots), why: 'the optional module shm-typed-array is not installed or not built' };
   try {
     const before = recorded(stateDir);
     const live = before !== undefined && before.pid !== process.pid && alive(before.pid);
@@ -172,20 +258,20 @@ export function createSharedCounters(stateDir: string): { counters: SharedCounte
     let table: Int32Array | null = null;
     for (let tries = 0; !table && tries < 8; tries++) {
       key = randomInt(1, 0x7fffffff);
-      table = shm.create(SLOTS * WIDTH, 'Int32Array', key);
+      table = shm.create(SEGMENT_INTS, 'Int32Array', key);
     }
-    if (!table) return { counters: localCounters(), why: 'no free shared memory key' };
-    table.fill(0);
+    if (!table) return { counters: localCounters(0, slots), why: 'no free shared memory key' };
+    // A new System V segment is zeroed by the kernel: not writing it keeps the heap's pages unbacked until used.
     const mine = !live && record(stateDir, key);
     return {
-      counters: over(table, key, () => {
+      counters: over(table, key, 0, slots, () => {
         shm.detach(key);
         shm.destroy(key);
         if (mine) rmSync(path.join(stateDir, RECORD), { force: true });
       }),
     };
   } catch (err) {
-    return { counters: localCounters(), why: `no shared memory: ${(err as Error).message}` };
+    return { counters: localCounters(0, slots), why: `no shared memory: ${(err as Error).message}` };
   }
 }
 
@@ -200,13 +286,13 @@ function record(stateDir: string, key: number): boolean {
 }
 
 /** A worker's view of its primary's counters (per process when it cannot attach). */
-export function attachSharedCounters(key: number | undefined): SharedCounters {
-  if (key === undefined) return localCounters();
+export function attachSharedCounters(key: number | undefined, slot = 0, slots = 1): SharedCounters {
+  if (key === undefined) return localCounters(slot, slots);
   const shm = loadShm();
   try {
     const table = shm?.get(key, 'Int32Array');
-    return table ? over(table, key, () => void shm!.detach(key)) : localCounters();
+    return table && table.length >= SEGMENT_INTS ? over(table, key, slot, slots, () => void shm!.detach(key)) : localCounters(slot, slots);
   } catch {
-    return localCounters();
+    return localCounters(slot, slots);
   }
 }

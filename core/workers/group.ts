@@ -95,7 +95,7 @@ export class ProcessGroup {
     this.options = options;
     this.logger = options.logger;
     this.peers = new PeerBus((topic, msg) => this.broadcast({ t: 'peer', topic, msg }), options.config.workers > 1);
-    this.counters = options.config.workers > 1 ? sharedCountersFor(options.config.stateDir, options.logger) : localCounters();
+    this.counters = options.config.workers > 1 ? sharedCountersFor(options.config.stateDir, options.config.workers, options.logger) : localCounters();
     this.balancer = new Balancer(options.config, {
       ...options.balancer,
       logger: options.logger,
@@ -466,9 +466,9 @@ export class ProcessGroup {
 }
 
 /** The group's shared counters; per process, and said once, when shared memory cannot be had. */
-function sharedCountersFor(stateDir: string, logger: Logger): SharedCounters {
-  const { counters, why } = createSharedCounters(stateDir);
-  if (why) logger.warn({ why }, 'round robin rotates in each process on its own (no memory shared between processes)');
+function sharedCountersFor(stateDir: string, workers: number, logger: Logger): SharedCounters {
+  const { counters, why } = createSharedCounters(stateDir, workers);
+  if (why) logger.warn({ why }, 'round robin rotates in each process on its own, and plugins\' shared arrays are per process (no memory shared between processes)');
   return counters;
 }
 

@@ -36,7 +36,7 @@ async function start(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
   servedGeneration = msg.generation;
   const config = await loadConfig(configPath);
   logger = createLogger(config.log.level).child({ worker: msg.index });
-  const counters = attachSharedCounters(msg.counters);
+  const counters = attachSharedCounters(msg.counters, msg.index, config.workers);
   balancer = new Balancer(config, { builtins, logger, source: config.source, adopt: shared, peers, persistStates: false, runtimeChanges: msg.changes, counters });
   await balancer.start();
   setInterval(() => balancer && send({ t: 'load', nodes: balancer.localLoad() }), LOAD_EVERY_MS).unref();
