@@ -42,6 +42,14 @@ export interface DeferredChooser extends Chooser {
   readonly callLimit: number;
   /** A pick among `nodes`, waiting at most `waitMs` (0: do not block at all). Never throws. */
   request(nodes: readonly NodeView[], client: ClientView, waitMs: number): PickRequest;
+  /**
+   * The node the choice went to, whoever made it (the answer, or the guard's stand-in when
+   * it came late): `index` among `nodes` when known. Counted for the group (the rate
+   * algorithms' ledger).
+   */
+  chosen?(nodes: readonly NodeView[], node: NodeView, index: number | undefined): void;
+  /** What the guard answers with when this chooser's answer is late or failed, if it knows better than a rotation. */
+  standIn?<N extends NodeView>(nodes: readonly N[]): N | undefined;
 }
 
 export function isDeferred(chooser: Chooser): chooser is DeferredChooser {

@@ -94,7 +94,8 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
   const stand = options.fallback;
   /** What answers when the algorithm cannot, for the log. */
   const instead = stand ? 'the same algorithm in this process' : 'a weighted rotation';
-  const fallback = <N extends NodeView>(nodes: readonly N[], client: ClientView): N => {
+  /** `now`: a choice the algorithm missed now and then (not a broken one, which the weighted rotation takes whole). */
+  const fallback = <N extends NodeView>(nodes: readonly N[], client: ClientView, now = true): N => {
     fallbackChoices++;
     if (stand) {
       try {
@@ -105,7 +106,7 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
         // The stand-in failed too: the rotation answers.
       }
     }
-    return rotation(nodes);
+    return (now ? deferred?.standIn?.(nodes) : undefined) ?? rotation(nodes);
   };
   const failed = (cause: CountedCause, error: string, answer?: string): void => {
     error = capText(error, MAX_ERROR_LINE);
@@ -173,12 +174,20 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
     } catch (err) {
       r = { now: { ok: false, cause: 'throw', error: safeDescribe(err) } };
     }
-    if (r.now) return settle(r.now, nodes) ?? fallback(nodes, client);
+    if (r.now) {
+      const answered = settle(r.now, nodes);
+      if (answered) return counted(nodes, answered, r.now.ok ? r.now.index : undefined);
+      return counted(nodes, fallback(nodes, client), undefined);
+    }
     if (r.later) {
       if (waitMs > 0) noteLate(waitMs);
       track(r, nodes);
     } else if (admit === 'trial') breaker.trialNotStarted();
-    return fallback(nodes, client);
+    return counted(nodes, fallback(nodes, client), undefined);
+  };
+  const counted = <N extends NodeView>(nodes: readonly N[], node: N, index: number | undefined): N => {
+    deferred!.chosen?.(nodes, node, index);
+    return node;
   };
   const askNow = <N extends NodeView>(nodes: readonly N[], client: ClientView): N => {
     let answer: unknown;
@@ -208,7 +217,7 @@ export function guardChooser(inner: Chooser, logger: Logger, maxFailures = 5, op
     },
     choose<N extends NodeView>(nodes: readonly N[], client: ClientView): N {
       const admit = breaker.admit();
-      if (admit === 'skip') return fallback(nodes, client);
+      if (admit === 'skip') return deferred ? counted(nodes, fallback(nodes, client, false), undefined) : fallback(nodes, client, false);
       return deferred ? askDeferred(nodes, client, admit) : askNow(nodes, client);
     },
     rank<N extends NodeView>(nodes: readonly N[], client: ClientView): N[] | undefined {

@@ -91,11 +91,27 @@ export class SandboxChooser implements DeferredChooser {
     return { later: call.done.then(outcome), poll: () => (this.host.observe(call) ? outcome() : undefined) };
   }
 
+  chosen(nodes: readonly NodeView[], node: NodeView, index: number | undefined): void {
+    this.host.table.recordPick(node, index);
+  }
+
+  /** A choice made without the isolate keeps the group's order: the node the group picked least recently. */
+  standIn<N extends NodeView>(nodes: readonly N[]): N | undefined {
+    return this.host.table.leastRecent(nodes);
+  }
+
   pick(nodes: readonly NodeView[], client: ClientView): string | undefined {
     const r = this.request(nodes, client, this.callLimit);
     if (!r.now) throw new Error(r.later ? `no answer within its time limit of ${this.callLimit} ms` : 'busy with an earlier call');
-    if (!r.now.ok) throw new Error(r.now.error);
-    return r.now.id;
+    const answer = r.now;
+    if (!answer.ok) throw new Error(answer.error);
+    // Called plainly (not through the guard, which says what it chose): counted here.
+    if (this.host.table.ledger) {
+      const i = answer.index;
+      const node = i !== undefined && nodes[i]?.id === answer.id ? nodes[i] : nodes.find((n) => n.id === answer.id);
+      if (node) this.host.table.recordPick(node, node === nodes[i ?? -1] ? i : undefined);
+    }
+    return answer.id;
   }
 
   private rankNow(nodes: readonly NodeView[], client: ClientView): string[] {
@@ -194,7 +210,7 @@ function cycleLength(nodes: readonly NodeView[]): number {
 
 function result(call: Call): CallResult {
   const o = call.outcome!;
-  return o.ok ? { ok: true, id: o.id ?? '', ms: o.ms } : o;
+  return o.ok ? { ok: true, id: o.id ?? '', ms: o.ms, ...(o.index === undefined || o.index < 0 ? {} : { index: o.index }) } : o;
 }
 
 function failed(call: Call): CallResult {

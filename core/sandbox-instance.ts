@@ -6,7 +6,7 @@
  */
 import type { AlgorithmOptions } from './algorithm-runner.ts';
 import type { CallKind } from './sandbox-prelude.ts';
-import { ALL, NodeTable } from './sandbox-table.ts';
+import { ALL, LEDGER, NodeTable } from './sandbox-table.ts';
 import type { Call, IsolateHost } from './sandbox-thread.ts';
 import type { NodeView } from './types.ts';
 
@@ -16,7 +16,7 @@ export class SandboxInstance {
 
   /**
    * `flags`, as `__pbCreate` answered (core/sandbox-prelude.ts): 1 batchable, 2 has rank,
-   * 4 reads the table (its columns in bits 8-15), 8 cyclic. The same code and options give
+   * 4 reads the table (its columns in bits 8-17), 8 cyclic. The same code and options give
    * the same flags, so a restart that makes the instance again does not change them.
    */
   constructor(
@@ -41,7 +41,7 @@ export class SandboxInstance {
 
   /** The table columns calls need: ALL unless the chooser names them. */
   get columns(): number {
-    return (this.flags & 4) !== 0 ? (this.flags >>> 8) & ALL : ALL;
+    return (this.flags & 4) !== 0 ? (this.flags >>> 8) & (ALL | LEDGER) : ALL;
   }
 
   /** See IsolateHost.start: undefined while the isolate runs a call (of any instance). */

@@ -10,6 +10,7 @@
  * their getters read the shared figures. The isolate still gets numbers and copied strings
  * only: never a host object. The host never reads this buffer back.
  */
+import type { SharedCounters } from './shared-counters.ts';
 import type { NodeView } from './types.ts';
 
 /** Doubles per candidate, and which figure each holds (plugins/balancers/node-table.ts mirrors it). */
@@ -22,10 +23,28 @@ export const COLUMNS = {
   recentFailures: 5,
   connectLatency: 6,
   state: 7,
+  /** Picks of the node by every process of the group, and the group's pick number of its last (0: never): see `ledgerOf`. */
+  groupPicks: 8,
+  groupLastPick: 9,
 } as const;
-export const STRIDE = 8;
-/** Every column, and metrics: for algorithms that read NodeView objects. */
+export const STRIDE = 10;
+/** Every NodeView figure, and metrics: for algorithms that read NodeView objects (not the ledger). */
 export const ALL = 0xff;
+/** The ledger's columns, written only for a chooser that names them. */
+export const LEDGER = (1 << COLUMNS.groupPicks) | (1 << COLUMNS.groupLastPick);
+
+/**
+ * Where a node's picks are counted for the whole group: two int32 (picks, the group's pick
+ * number of the last one) in memory the processes share, and the cluster's pick number.
+ * DESIGN: the rate algorithms spread a burst by counting the picks made since a node's rate
+ * was last sampled. Counted per process, two processes each sent their next client to the
+ * same idle node; counted here, every process sees every pick at once, and ties go to the
+ * node the group picked least recently, so the group rotates as one balancer does.
+ */
+export interface PickLedger {
+  ledgerOf(nodeId: string): Int32Array;
+  nextPick(): number;
+}
 /** `state` as a number in the table (index into this list). */
 export const STATES = ['green', 'yellow', 'red'] as const;
 
@@ -37,6 +56,16 @@ export interface TableUpdate {
   ids?: string[];
   /** (index, metrics) of candidates whose `metrics` object changed. */
   metrics?: [number, Record<string, number>][];
+}
+
+/** The ledger of `cluster`'s picks in `counters` (shared by the group, or this process's own). */
+export function pickLedger(counters: SharedCounters, cluster: string): PickLedger {
+  const seq = counters.counter(`picks\0${cluster}`);
+  return {
+    ledgerOf: (nodeId) => counters.int32(`picks\0${cluster}\0${nodeId}`, 2),
+    // 0 stays "never picked".
+    nextPick: () => (seq.next() % 0x7fffffff) + 1,
+  };
 }
 
 type Peer = { active: number; connectionRate: number; bytesRate: number };
@@ -51,6 +80,10 @@ export class NodeTable {
   private attached = false;
   /** Bumped whenever the ids the isolate numbers by change. */
   version = 0;
+  /** Set for a chooser that reads the ledger columns. */
+  ledger: PickLedger | undefined;
+  /** The ledger of each candidate of `sent`. */
+  private ledgers: Int32Array[] = [];
 
   /** The isolate was booted afresh: it has nothing of ours. */
   detach(): void {
@@ -79,6 +112,7 @@ export class NodeTable {
     const f = this.f64;
     const all = columns === ALL;
     const c = columns;
+    const ledgers = c & LEDGER && this.ledger ? this.ledgersFor(nodes) : undefined;
     let changed: [number, Record<string, number>][] | undefined;
     for (let i = 0, at = 0; i < n; i++, at += STRIDE) {
       const node = nodes[i]!;
@@ -91,6 +125,10 @@ export class NodeTable {
       if (c & (1 << COLUMNS.totalConnections)) f[at + 2] = node.totalConnections;
       if (c & (1 << COLUMNS.connectionRate)) f[at + 3] = peer ? node.connectionRate + peer.connectionRate : node.connectionRate;
       if (c & (1 << COLUMNS.bytesRate)) f[at + 4] = peer ? node.bytesRate + peer.bytesRate : node.bytesRate;
+      if (ledgers) {
+        f[at + 8] = Atomics.load(ledgers[i]!, 0);
+        f[at + 9] = Atomics.load(ledgers[i]!, 1);
+      }
       if (!all) continue;
       f[at + 5] = node.recentFailures;
       f[at + 6] = node.connectLatency;
@@ -102,6 +140,7 @@ export class NodeTable {
       }
     }
     if (!same) {
+      this.ledgers = ledgers ?? [];
       this.sent = nodes.slice();
       this.factors = nodes.map((node) => node.loadFactor);
       this.version++;
@@ -116,5 +155,38 @@ export class NodeTable {
     if (changed && changed.length > 0) out.metrics = changed;
     this.attached = true;
     return out;
+  }
+
+  /** Count a pick of `node` (candidate `index` of the last sync, when known) in the group's ledger. */
+  recordPick(node: NodeView, index: number | undefined): void {
+    if (!this.ledger) return;
+    const l = (index !== undefined && this.sent[index] === node ? this.ledgers[index] : undefined) ?? this.ledger.ledgerOf(node.id);
+    Atomics.add(l, 0, 1);
+    Atomics.store(l, 1, this.ledger.nextPick());
+  }
+
+  /** The candidate the group picked least recently (never picked first), by the ledger; undefined without one. */
+  leastRecent<N extends NodeView>(nodes: readonly N[]): N | undefined {
+    if (!this.ledger || nodes.length === 0) return undefined;
+    let best = 0;
+    let bestAt = Infinity;
+    for (let i = 0; i < nodes.length; i++) {
+      const at = Atomics.load(this.ledger.ledgerOf(nodes[i]!.id), 1);
+      if (at < bestAt) (best = i), (bestAt = at);
+    }
+    return nodes[best];
+  }
+
+  /** The candidates' ledgers: the last ones while the candidates are the same objects. */
+  private ledgersFor(nodes: readonly NodeView[]): Int32Array[] {
+    const had = this.ledgers;
+    const sent = this.sent;
+    if (had.length === nodes.length && sent.length === nodes.length) {
+      let same = true;
+      for (let i = 0; i < nodes.length && same; i++) same = nodes[i] === sent[i];
+      if (same) return had;
+    }
+    const ledger = this.ledger!;
+    return nodes.map((node) => ledger.ledgerOf(node.id));
   }
 }

@@ -29,7 +29,8 @@ import { esbuild, ESBUILD_VERSION as esbuildVersion } from './esbuild-lazy.ts';
 import { cachedBuild, digest, stamp } from './bundle-cache.ts';
 import { recordInputs } from './esbuild-inputs.ts';
 import { toModulePath, type AlgorithmOptions, type AlgorithmRunner } from './algorithm-runner.ts';
-import type { SharedCounters } from './shared-counters.ts';
+import { localCounters, type SharedCounters } from './shared-counters.ts';
+import { LEDGER, pickLedger } from './sandbox-table.ts';
 import type { Chooser } from './types.ts';
 import { describeError, ErrorCodes, pbError } from './errors.ts';
 import { SandboxChooser } from './sandbox-chooser.ts';
@@ -215,6 +216,7 @@ export function createSandboxRunner(limits: SandboxLimits): SandboxRunner {
         throw pbError(ErrorCodes.ALGORITHM_LOAD, `${file}: ${describeError(err)}`, { cause: err });
       }
       const position = instance.cyclic ? limits.counters?.counter(`rotation\0${options.cluster}`) : undefined;
+      if (instance.columns & LEDGER) instance.table.ledger = pickLedger(limits.counters ?? localCounters(), options.cluster);
       const chooser = new SandboxChooser(instance, limits.cpuTimeout, position);
       live.set(chooser, { shared, instance });
       identities.set(chooser, identity(code.hash, options));

@@ -63,7 +63,7 @@ interface ShmModule {
 }
 
 /** Slots of 4 int32: name hash (2), counter (an array: its offset + 1), spare (an array: its length). */
-const SLOTS = 4096;
+const SLOTS = 32_768;
 const WIDTH = 4;
 /** After the slots: the heap's bump pointer (int32s used), then the heap, 16-byte aligned. */
 const TOP = SLOTS * WIDTH;
@@ -130,7 +130,7 @@ function slotOf(table: Int32Array, name: string): number {
 
 function tableCounter(table: Int32Array, name: string): Counter {
   const at = slotOf(table, name);
-  // A full table (4,096 names): this one counts alone.
+  // A full table (32,768 names): this one counts alone.
   if (at < 0) return localCounter();
   const slot = at + 2;
   return { next: () => Atomics.add(table, slot, 1) >>> 0 };

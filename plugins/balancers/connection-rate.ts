@@ -25,6 +25,6 @@ export default defineAlgorithm({
     // Each pick is one more connection per second on its node until the next sample.
     const pick = lowestRate('connectionRate', () => 1);
     // In the sandbox it reads the table, where the host writes only this figure.
-    return { pick, usesTable: ['connectionRate'] };
+    return { pick, usesTable: ['connectionRate', 'groupPicks', 'groupLastPick'] };
   },
 });

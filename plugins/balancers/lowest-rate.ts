@@ -11,8 +11,11 @@
  *
  * Every pick must look at every rate (they change under it), so a pick is O(n) by nature.
  * In the sandbox it runs over the shared table (node-table.ts) and typed arrays indexed by
- * candidate, kept per candidate set and written back by id when the set changes, instead
- * of NodeView objects and three Map lookups per node: same scores, same picks.
+ * candidate, instead of NodeView objects and Map lookups per node. There, picks are
+ * counted for the whole group of processes (the host's ledger, core/sandbox-table.ts):
+ * `recent` is the group's picks of the node since this instance saw its rate change, and
+ * a tie goes to the node the group picked least recently, so the processes of a group
+ * spread a burst, and rotate sequential clients, as one balancer does.
  */
 import type { NodeView } from 'protobalance';
 import { COL, tableOf, type NodeTable } from './node-table.ts';
@@ -24,92 +27,15 @@ export type PerPick = (count: number, rates: ArrayLike<number>, activeAt: (i: nu
 
 /** A pick function over the `column` figure (for NodeViews: the same field). */
 export function lowestRate(column: 'connectionRate' | 'bytesRate', perPick: PerPick): (nodes: readonly NodeView[]) => string {
+  const fromTable = tablePicker(column, perPick);
   const seenRate = new Map<string, number>();
   const recent = new Map<string, number>();
   const lastPicked = new Map<string, number>();
   let picks = 0;
-  // The table path's state, for one candidate set (`version`).
-  let version = -1;
-  let ids: string[] = [];
-  let seen = new Float64Array(0);
-  let counts = new Float64Array(0);
-  let last = new Float64Array(0);
-  let rates = new Float64Array(0);
-  let scores = new Float64Array(0);
-
-  const settle = (): void => {
-    for (let i = 0; i < ids.length; i++) {
-      seenRate.set(ids[i]!, seen[i]!);
-      if (counts[i]! > 0) recent.set(ids[i]!, counts[i]!);
-      else recent.delete(ids[i]!);
-      if (last[i]! >= 0) lastPicked.set(ids[i]!, last[i]!);
-    }
-    version = -1;
-  };
-  const prune = (nodes: readonly NodeView[]): void => {
-    if (seenRate.size <= nodes.length * 4) return;
-    // Forget nodes long gone so the maps cannot grow without bound.
-    const live = new Set(nodes.map((n) => n.id));
-    for (const map of [seenRate, recent, lastPicked]) for (const key of map.keys()) if (!live.has(key)) map.delete(key);
-  };
-  const load = (nodes: readonly NodeView[], t: NodeTable): void => {
-    if (version !== -1) settle();
-    prune(nodes);
-    const n = nodes.length;
-    ids = nodes.map((node) => node.id);
-    seen = new Float64Array(n).fill(NaN);
-    counts = new Float64Array(n);
-    last = new Float64Array(n);
-    rates = new Float64Array(n);
-    scores = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const id = ids[i]!;
-      seen[i] = seenRate.get(id) ?? NaN;
-      counts[i] = recent.get(id) ?? 0;
-      last[i] = lastPicked.get(id) ?? -1;
-    }
-    version = t.version;
-  };
-  const fromTable = (nodes: readonly NodeView[], t: NodeTable): string => {
-    if (t.version !== version) load(nodes, t);
-    const f = t.figures;
-    const s = t.stride;
-    const col = COL[column];
-    const n = nodes.length;
-    for (let i = 0, at = col; i < n; i++, at += s) {
-      const raw = f[at]!;
-      const rate = raw > 0 && raw < Infinity ? raw : 0;
-      if (seen[i] !== rate) {
-        seen[i] = rate;
-        counts[i] = 0;
-      }
-      rates[i] = rate;
-    }
-    const step = perPick(n, rates, (i) => f[i * s + COL.activeConnections]!);
-    let lowest = Infinity;
-    for (let i = 0, at = 0; i < n; i++, at += s) {
-      const score = (rates[i]! + (counts[i]! + 0.5) * step) / f[at]!;
-      scores[i] = score;
-      if (score < lowest) lowest = score;
-    }
-    let chosen = 0;
-    let chosenAt = Infinity;
-    for (let i = 0; i < n; i++) {
-      if (scores[i]! - lowest > TIE * lowest) continue;
-      if (last[i]! < chosenAt) {
-        chosen = i;
-        chosenAt = last[i]!;
-      }
-    }
-    counts[chosen] = counts[chosen]! + 1;
-    last[chosen] = ++picks;
-    return ids[chosen]!;
-  };
 
   return (nodes) => {
     const t = tableOf(nodes);
     if (t) return fromTable(nodes, t);
-    if (version !== -1) settle();
     const rates = new Array<number>(nodes.length);
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
@@ -143,7 +69,86 @@ export function lowestRate(column: 'connectionRate' | 'bytesRate', perPick: PerP
     const id = nodes[chosen]!.id;
     recent.set(id, (recent.get(id) ?? 0) + 1);
     lastPicked.set(id, ++picks);
-    prune(nodes);
+    if (seenRate.size > nodes.length * 4) prune([seenRate, recent, lastPicked], nodes);
     return id;
+  };
+}
+
+/** Forget nodes long gone, so that the maps cannot grow without bound. */
+function prune(maps: Map<string, number>[], nodes: readonly NodeView[]): void {
+  const live = new Set(nodes.map((n) => n.id));
+  for (const map of maps) for (const key of map.keys()) if (!live.has(key)) map.delete(key);
+}
+
+/**
+ * The table path: the same scores over the shared figures, with the group's ledger
+ * (groupPicks, groupLastPick) in place of this instance's own counts. The host counts the
+ * pick in the ledger when the answer arrives.
+ */
+function tablePicker(column: 'connectionRate' | 'bytesRate', perPick: PerPick): (nodes: readonly NodeView[], t: NodeTable) => string {
+  // By node id, across candidate sets: the rate last seen, and the ledger's picks then.
+  const seenRate = new Map<string, number>();
+  const baseOf = new Map<string, number>();
+  // For one candidate set (`version`), indexed by candidate.
+  let version = -1;
+  let ids: string[] = [];
+  let seen = new Float64Array(0);
+  let base = new Float64Array(0);
+  let rates = new Float64Array(0);
+  let scores = new Float64Array(0);
+
+  const load = (nodes: readonly NodeView[], t: NodeTable): void => {
+    for (let i = 0; i < ids.length; i++) {
+      seenRate.set(ids[i]!, seen[i]!);
+      baseOf.set(ids[i]!, base[i]!);
+    }
+    if (seenRate.size > nodes.length * 4) prune([seenRate, baseOf], nodes);
+    const n = nodes.length;
+    ids = nodes.map((node) => node.id);
+    seen = new Float64Array(n).fill(NaN);
+    base = new Float64Array(n);
+    rates = new Float64Array(n);
+    scores = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      seen[i] = seenRate.get(ids[i]!) ?? NaN;
+      base[i] = baseOf.get(ids[i]!) ?? 0;
+    }
+    version = t.version;
+  };
+
+  return (nodes, t) => {
+    if (t.version !== version) load(nodes, t);
+    const f = t.figures;
+    const s = t.stride;
+    const col = COL[column];
+    const n = nodes.length;
+    for (let i = 0, at = 0; i < n; i++, at += s) {
+      const raw = f[at + col]!;
+      const rate = raw > 0 && raw < Infinity ? raw : 0;
+      const picked = f[at + COL.groupPicks]!;
+      // A new rate counts the picks from here; a ledger that went back (a new segment) too.
+      if (seen[i] !== rate || picked < base[i]!) {
+        seen[i] = rate;
+        base[i] = picked;
+      }
+      rates[i] = rate;
+    }
+    const step = perPick(n, rates, (i) => f[i * s + COL.activeConnections]!);
+    let lowest = Infinity;
+    for (let i = 0, at = 0; i < n; i++, at += s) {
+      const score = (rates[i]! + (f[at + COL.groupPicks]! - base[i]! + 0.5) * step) / f[at]!;
+      scores[i] = score;
+      if (score < lowest) lowest = score;
+    }
+    let chosen = 0;
+    let chosenAt = Infinity;
+    for (let i = 0, at = COL.groupLastPick; i < n; i++, at += s) {
+      if (scores[i]! - lowest > TIE * lowest) continue;
+      if (f[at]! < chosenAt) {
+        chosen = i;
+        chosenAt = f[at]!;
+      }
+    }
+    return ids[chosen]!;
   };
 }

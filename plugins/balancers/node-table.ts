@@ -26,6 +26,8 @@ export const COL = {
   recentFailures: 5,
   connectLatency: 6,
   state: 7,
+  groupPicks: 8,
+  groupLastPick: 9,
 } as const;
 
 export type Column = keyof typeof COL;

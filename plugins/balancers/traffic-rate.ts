@@ -35,6 +35,6 @@ export default defineAlgorithm({
       return total > 0 ? total / Math.max(open, count) : 1;
     });
     // In the sandbox it reads the table, where the host writes only these figures.
-    return { pick, usesTable: ['bytesRate', 'activeConnections'] };
+    return { pick, usesTable: ['bytesRate', 'activeConnections', 'groupPicks', 'groupLastPick'] };
   },
 });

@@ -152,7 +152,10 @@ sandboxed('checked in the isolate before anything is copied out; the guard repor
         const expected = rebuilt(m);
         const check = checkAnswer(expected, NODES);
         const what = `${JSON.stringify(m).slice(0, 100)} gave ${JSON.stringify(res).slice(0, 300)}`;
-        if (typeof expected === 'string' && expected.length <= MAX_ANSWER_LENGTH) assert.equal(res, { ok: true, id: expected, ms: res.ok ? res.ms : 0 }, what);
+        if (typeof expected === 'string' && expected.length <= MAX_ANSWER_LENGTH) {
+          const index = NODES.findIndex((n) => n.id === expected);
+          assert.equal(res, { ok: true, id: expected, ms: res.ok ? res.ms : 0, ...(index < 0 ? {} : { index }) }, what);
+        }
         else assert.equal(res, { ok: false, cause: 'answer', error: check.ok ? '' : check.problem }, what);
         const chosen = guard.choose(NODES, client);
         assert.ok(NODES.includes(chosen));
