@@ -17,7 +17,7 @@ import { IdleSweeper } from './idle.ts';
 import { ListenerSet, type ListenerChange, type SharedListen } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { RateSampler } from './stats.ts';
-import { nodeStatuses, type ListenerStatus, type NodeStatus, type Snapshot } from './status.ts';
+import { addRefusals, nodeStatuses, type ListenerStatus, type NodeStatus, type Snapshot } from './status.ts';
 import type { RuntimeChanges } from './runtime-changes.ts';
 import type { ChangeBase } from './runtime-ops.ts';
 import { ServedConfig } from './served-config.ts';
@@ -90,7 +90,7 @@ export class Balancer {
   private readonly tracker: ConnectionTracker = {
     add: (c) => this.open.add(c),
     delete: (c) => this.open.delete(c),
-    refused: (listener) => this.countsOf(listener).refused++,
+    refused: (listener, code) => this.countRefusal(listener, code),
   };
   private gen: Generation | undefined;
   /** The generation being swapped in while its new listeners open: they route by it. */
@@ -231,7 +231,7 @@ export class Balancer {
    * serving generation and listeners untouched and is thrown. Open connections keep theirs.
    */
   reload(raw: Config, changes?: RuntimeChanges): Promise<void> {
-    return this.serially(() => this.swap(validateConfig(raw, this.source), changes ?? this.served.runtimeChanges, false));
+    return this.serially(() => this.swap(validateConfig(raw, this.source, { plugins: 'later' }), changes ?? this.served.runtimeChanges, false));
   }
 
   /**
@@ -395,13 +395,20 @@ export class Balancer {
   /** Nodes and listeners, as this process counts them. */
   snapshot(): Snapshot {
     const names = new Set([...this.config.listeners.map((l) => l.name), ...this.listenerCounts.keys()]);
-    return { nodes: this.status(), listeners: [...names].map((n) => ({ ...this.countsOf(n) })) };
+    return { nodes: this.status(), listeners: [...names].map((n) => this.countsOf(n)).map((c) => ({ ...c, refusedBy: { ...c.refusedBy } })) };
   }
 
   private countsOf(listener: string): ListenerStatus {
     let c = this.listenerCounts.get(listener);
-    if (!c) this.listenerCounts.set(listener, (c = { listener, accepted: 0, refused: 0 }));
+    if (!c) this.listenerCounts.set(listener, (c = { listener, accepted: 0, refused: 0, refusedBy: {} }));
     return c;
+  }
+
+  /** A client turned away without a node, by code (codes are checked words: see core/forward-context.ts). */
+  private countRefusal(listener: string, code: string): void {
+    const c = this.countsOf(listener);
+    c.refused++;
+    addRefusals(c.refusedBy, { [code]: 1 });
   }
 
   /** This process's share of each node's load, for the other processes of the group. */
@@ -436,7 +443,7 @@ export class Balancer {
     const counts = this.countsOf(listener);
     counts.accepted++;
     if (!gen || !cluster || this.stopping) {
-      counts.refused++;
+      this.countRefusal(listener, this.stopping ? 'stopping' : 'no-route');
       client.destroy();
       return;
     }
@@ -446,5 +453,5 @@ export class Balancer {
 
 /** A balancer for `config` (validated here), not yet started: call `start()`. */
 export function createBalancer(config: Config, options: BalancerOptions = {}): Balancer {
-  return new Balancer(validateConfig(config, options.source), options);
+  return new Balancer(validateConfig(config, options.source, { plugins: 'later' }), options);
 }

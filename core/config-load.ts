@@ -71,7 +71,8 @@ export async function readConfigFile(file?: string, cwd = process.cwd()): Promis
 export async function loadConfig(file?: string, cwd?: string): Promise<ResolvedConfig> {
   const { raw, filepath } = await readConfigFile(file, cwd);
   try {
-    return validateConfig(raw, filepath);
+    // Plugins load with the generation, which checks their fields (resolvePluginFields).
+    return validateConfig(raw, filepath, { plugins: 'later' });
   } catch (err) {
     if (isProtoBalanceError(err)) throw err;
     throw pbError(ErrorCodes.CONFIG_INVALID, `${filepath}: ${describeError(err)}`, { cause: err });

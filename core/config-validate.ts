@@ -20,12 +20,13 @@ import { DEFAULTS, LOAD_FACTOR } from './config-defaults.ts';
 import { checkKeys, duration, fieldPath, findCycle, isObject, listed, NAME, NAME_TEXT, nameText, optionalString, Problems, show, TIMER_MAX_MS } from './config-fields.ts';
 import { adminOf, healthCheckOf, probeOf, sandboxOf } from './config-extras.ts';
 import { checkAlgorithmFiles, policyDirsOf } from './config-paths.ts';
+import { fieldCatalog, NO_PLUGIN_FIELDS, pluginFieldsOf, type FieldDeclarer, type FieldsMode } from './config-plugin-fields.ts';
 import { affinityDefaultsOf, clusterAffinityOf, fleetOf, type AffinityDefaults } from './config-shared-state.ts';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const HOST_TEXT = 'an IP address or a host name (at most 253 characters, labels of 1-63 letters, digits, "_" or "-")';
 
-function listeners(p: Problems, raw: unknown): ResolvedListener[] {
+function listeners(p: Problems, raw: unknown, mode: FieldsMode): ResolvedListener[] {
   if (!Array.isArray(raw) || raw.length === 0) {
     p.add('listeners', 'a non-empty array of { port, cluster }', raw);
     return [];
@@ -35,7 +36,7 @@ function listeners(p: Problems, raw: unknown): ResolvedListener[] {
   raw.forEach((item, i) => {
     const f = `listeners[${i}]`;
     if (!isObject(item)) return p.add(f, 'an object { port, cluster }', item);
-    checkKeys(p, f, item, ['port', 'host', 'cluster', 'name']);
+    const plugin = pluginFieldsOf(p, f, 'listener', item, mode);
     const range = item.port === 0 ? { from: 0, to: 0 } : parsePortRange(item.port);
     if (!range) p.add(`${f}.port`, 'a port 1-65535 (0 for any free port) or a range "50000-50100"', item.port);
     const host = optionalString(p, `${f}.host`, item.host);
@@ -47,7 +48,7 @@ function listeners(p: Problems, raw: unknown): ResolvedListener[] {
     if (names.has(name)) p.say(`${f}.name`, `duplicate listener name ${show(name)}; give each listener its own name`);
     names.add(name);
     if (range && typeof item.cluster === 'string') {
-      out.push({ name, host, portFrom: range.from, portTo: range.to, cluster: item.cluster });
+      out.push({ name, host, portFrom: range.from, portTo: range.to, cluster: item.cluster, ...plugin });
     }
   });
   return out;
@@ -57,13 +58,13 @@ function listeners(p: Problems, raw: unknown): ResolvedListener[] {
  * One node's fields under `nf` ('' at the top level: the admin API's body). An address
  * given as a host alone means "the port the client dialled", behind any listener.
  */
-function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number): ResolvedNode | undefined {
+function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number, mode: FieldsMode): ResolvedNode | undefined {
   const at = (key: string) => (nf ? `${nf}.${key}` : key);
   if (!isObject(item)) {
     p.add(nf || 'node', 'an object { id, address }', item);
     return undefined;
   }
-  checkKeys(p, nf, item, ['id', 'address', 'loadFactor', 'fallover', 'connectTimeout', 'probe']);
+  const plugin = pluginFieldsOf(p, nf, 'node', item, mode);
   const id = item.id;
   if (typeof id !== 'string' || !NAME.test(id)) p.add(at('id'), NAME_TEXT, id);
   const parsed = typeof item.address === 'string' ? parseHostPort(item.address) : undefined;
@@ -88,21 +89,24 @@ function oneNode(p: Problems, nf: string, item: unknown, connectTimeout: number)
     fallover,
     connectTimeout: timeout,
     probe,
+    ...plugin,
   };
 }
 
 /**
  * A node added at run time (admin API), checked as a config node is; problems name the
- * body's fields. Its fall-over is checked by the caller, who knows the cluster.
+ * body's fields. Its fall-over is checked by the caller, who knows the cluster. Its plugin
+ * fields are checked against `fields` (the serving plugins': `catalogOf(served)`), or by
+ * default left to the build of the generation that serves it.
  */
-export function resolveNodeConfig(raw: unknown, connectTimeout: number): ResolvedNode {
+export function resolveNodeConfig(raw: unknown, connectTimeout: number, fields: FieldsMode = 'later'): ResolvedNode {
   const p = new Problems();
-  const node = oneNode(p, '', raw, connectTimeout);
+  const node = oneNode(p, '', raw, connectTimeout, fields);
   if (p.list.length > 0 || !node) throw pbError(ErrorCodes.CONFIG_INVALID, p.list.join('; ') || 'node: invalid', { details: p.list });
   return node;
 }
 
-function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number): ResolvedNode[] {
+function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number, mode: FieldsMode): ResolvedNode[] {
   if (!Array.isArray(raw) || raw.length === 0) {
     p.add(f, 'a non-empty array of { id, address }', raw);
     return [];
@@ -110,7 +114,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number): Re
   const out: ResolvedNode[] = [];
   const ids = new Set<string>();
   raw.forEach((item, i) => {
-    const node = oneNode(p, `${f}[${i}]`, item, connectTimeout);
+    const node = oneNode(p, `${f}[${i}]`, item, connectTimeout, mode);
     const id = isObject(item) ? item.id : undefined;
     if (typeof id === 'string' && ids.has(id)) p.say(`${f}[${i}].id`, `duplicate node id ${show(id)}`);
     else if (typeof id === 'string') ids.add(id);
@@ -128,7 +132,7 @@ function nodes(p: Problems, f: string, raw: unknown, connectTimeout: number): Re
 }
 
 
-function clusters(p: Problems, raw: unknown, connectTimeout: number, affinityDefaults: AffinityDefaults): Record<string, ResolvedCluster> {
+function clusters(p: Problems, raw: unknown, connectTimeout: number, affinityDefaults: AffinityDefaults, mode: FieldsMode): Record<string, ResolvedCluster> {
   if (!isObject(raw) || Object.keys(raw).length === 0) {
     p.add('clusters', 'an object of named clusters', raw);
     return {};
@@ -141,7 +145,7 @@ function clusters(p: Problems, raw: unknown, connectTimeout: number, affinityDef
       p.add(f, 'an object { balance, nodes }', c);
       continue;
     }
-    checkKeys(p, f, c, ['balance', 'balanceOptions', 'hashSecret', 'affinity', 'fallover', 'connectTimeout', 'healthCheck', 'nodes']);
+    const plugin = pluginFieldsOf(p, f, 'cluster', c, mode);
     const balance = optionalString(p, `${f}.balance`, c.balance) ?? DEFAULTS.balance;
     if (c.balanceOptions !== undefined && !isObject(c.balanceOptions)) {
       p.add(`${f}.balanceOptions`, 'an object', c.balanceOptions);
@@ -162,7 +166,8 @@ function clusters(p: Problems, raw: unknown, connectTimeout: number, affinityDef
       fallover,
       connectTimeout: timeout,
       healthCheck: c.healthCheck === undefined ? undefined : healthCheckOf(p, `${f}.healthCheck`, c.healthCheck),
-      nodes: nodes(p, `${f}.nodes`, c.nodes, timeout),
+      nodes: nodes(p, `${f}.nodes`, c.nodes, timeout, mode),
+      ...plugin,
     };
   }
   const cycle = findCycle(new Map(Object.values(out).map((c) => [c.name, c.fallover])));
@@ -188,13 +193,24 @@ function plugins(p: Problems, raw: unknown): PluginEntry[] {
   return raw as PluginEntry[];
 }
 
+export interface ValidateOptions {
+  /**
+   * The plugins the config is served with: the fields they declare (`Plugin.fields`) are
+   * checked and resolved now, any other is an unknown field. `'later'`: fields the core
+   * does not know are kept, and checked when a generation is built with its plugins (how
+   * the balancer and the CLI validate, as plugins load after the config). Default: none.
+   */
+  plugins?: readonly FieldDeclarer[] | 'later';
+}
+
 /**
  * Check `raw` and resolve defaults. `source` is the config file (relative paths in the
  * config are resolved against its directory). Throws PB_ERR_CONFIG_INVALID listing
  * every problem.
  */
-export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
+export function validateConfig(raw: unknown, source?: string, options: ValidateOptions = {}): ResolvedConfig {
   const p = new Problems();
+  const mode: FieldsMode = options.plugins === 'later' ? 'later' : options.plugins ? fieldCatalog(options.plugins) : NO_PLUGIN_FIELDS;
   const where = source ? path.basename(source) : 'config';
   if (!isObject(raw)) {
     throw pbError(ErrorCodes.CONFIG_INVALID, `${where}: expected an object (export default defineConfig({...})), got ${show(raw)}`);
@@ -205,8 +221,8 @@ export function validateConfig(raw: unknown, source?: string): ResolvedConfig {
     'affinity', 'fleet',
   ]);
   const connectTimeout = duration(p, 'connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout, TIMER_MAX_MS);
-  const ls = listeners(p, raw.listeners);
-  const cs = clusters(p, raw.clusters, connectTimeout, affinityDefaultsOf(p, raw.affinity));
+  const ls = listeners(p, raw.listeners, mode);
+  const cs = clusters(p, raw.clusters, connectTimeout, affinityDefaultsOf(p, raw.affinity), mode);
   ls.forEach((l, i) => {
     if (Object.keys(cs).length > 0 && !Object.hasOwn(cs, l.cluster)) {
       p.say(`listeners[${i}].cluster`, `no cluster ${show(l.cluster)} (clusters: ${listed(Object.keys(cs))})`);

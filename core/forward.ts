@@ -1,131 +1,54 @@
 /**
  * The forwarding of one client connection: choose a node through the hooks, dial it
  * (with its connect timeout), then move bytes both ways unchanged. Sockets are the data
- * path's business (core/datapath/): this file is the decisions.
+ * path's business (core/datapath/): this file is the decisions once a node is dialled;
+ * core/forward-admit.ts holds those before (preface, accept, choice, claims, the wait).
  *
  * - The client is not read while dialling: early client bytes wait in the kernel and
- *   reach whichever node answers.
+ *   reach whichever node answers, after the node's preamble and the bytes held before.
  * - Backpressure: the data path stops reading one side while the other cannot take more.
  * - Half-close: an end on one side ends the other side's write half only, and the reverse
  *   direction keeps flowing until it ends too.
  * - Resets: an error on one side resets the other (RST), so each peer sees what the
  *   other did. Nothing on one connection can reach the process.
  */
-import { chooseNode } from './choose.ts';
 import type { BalancerNode, Cluster } from './cluster.ts';
-import type { ConnectionContext, ConnectionOutcome } from './context.ts';
 import { isLocalShortage } from './datapath/accept-gate.ts';
 import type { DataPath, Endpoint, EndpointListener } from './datapath/index.ts';
 import { describeError } from './errors.ts';
+import { Admission, type RefusalCounter } from './forward-admit.ts';
+import { discarded } from './forward-context.ts';
 import type { Generation } from './generation.ts';
+import { FAILED_PREAMBLE } from './hooks.ts';
 import type { Logger } from './logger.ts';
-import type { ClientView } from './types.ts';
 
-export interface ConnectionTracker {
+export interface ConnectionTracker extends RefusalCounter {
   add(conn: Connection): void;
   delete(conn: Connection): void;
-  /** A client of `listener` was turned away (refused by a plugin, or no node could take it). */
-  refused(listener: string): void;
 }
 
-let nextId = 1;
-
-/**
- * The client as hooks and algorithms see it. The address is asked of the kernel on first
- * read, so a connection that nothing asks about (round robin, no affinity) costs no
- * syscall for it.
- */
-class LazyClientView implements ClientView {
-  constructor(
-    private readonly ep: Endpoint,
-    readonly listener: string,
-  ) {}
-
-  get address(): string {
-    return this.ep.remoteAddress;
-  }
-
-  get port(): number {
-    return this.ep.remotePort;
-  }
-
-  toJSON(): ClientView {
-    return { address: this.address, port: this.port, listener: this.listener };
-  }
-}
-
-/** Listens to a node connection that was given up for another one. */
-const discarded: EndpointListener = {
-  onConnect: (ep) => ep.destroy(),
-  onFirstData() {},
-  onEnd: () => false,
-  onError() {},
-  onClose() {},
-};
-
-export class Connection implements EndpointListener {
-  readonly ctx: ConnectionContext;
-  readonly client: Endpoint;
+export class Connection extends Admission implements EndpointListener {
   upstream: Endpoint | undefined;
   /** Idle bookkeeping, kept by the balancer's sweep (core/idle.ts). */
   idleBytes = -1;
   idleSince = 0;
-  private readonly gen: Generation;
-  private readonly logger: Logger;
-  private readonly tracker: ConnectionTracker;
   private readonly dataPath: DataPath;
-  /** connected: TCP is up but no byte has come from the node yet. */
-  private phase: 'choosing' | 'dialing' | 'connected' | 'piping' | 'done' = 'choosing';
+  private readonly connections: ConnectionTracker;
   private dialStart = 0;
   private clientClosed = false;
   private upstreamClosed = false;
-  private outcome: ConnectionOutcome = 'closed';
-  private reason: string | undefined;
 
-  constructor(
-    client: Endpoint,
-    gen: Generation,
-    cluster: Cluster,
-    listener: string,
-    logger: Logger,
-    tracker: ConnectionTracker,
-    dataPath: DataPath,
-  ) {
-    this.client = client;
-    this.gen = gen;
-    this.logger = logger;
-    this.tracker = tracker;
+  constructor(client: Endpoint, gen: Generation, cluster: Cluster, listener: string, logger: Logger, tracker: ConnectionTracker, dataPath: DataPath) {
+    super(client, gen, cluster, listener, logger, tracker);
     this.dataPath = dataPath;
-    this.ctx = {
-      id: nextId++,
-      client: new LazyClientView(client, listener),
-      localPort: client.localPort,
-      cluster,
-      node: undefined,
-      failed: [],
-      acceptedAt: Date.now(),
-      data: {},
-    };
+    this.connections = tracker;
     client.listener = this;
     tracker.add(this);
   }
 
-  /** Run the connection: accept hook, choice, dial. Never throws. */
-  start(): void {
-    try {
-      const refusal = this.gen.hooks.accept.call(this.ctx);
-      if (refusal !== undefined) return this.abort('refused', refusal, 'info');
-      const node = this.choose();
-      if (!node) return this.abort('no-node', `no node of cluster ${this.ctx.cluster.name} is available`, 'warn');
-      this.dial(node);
-    } catch (err) {
-      this.abort('killed', `a plugin failed: ${describeError(err)}`, 'error');
-    }
-  }
-
   /** Bytes held in the balancer's own buffers for this connection, both directions. */
   get bufferedBytes(): number {
-    return this.client.pendingBytes + (this.upstream?.pendingBytes ?? 0);
+    return this.client.pendingBytes + (this.upstream?.pendingBytes ?? 0) + (this.held?.length ?? 0);
   }
 
   /** Close both sides now (shutdown, Red node, idle timeout). */
@@ -135,14 +58,11 @@ export class Connection implements EndpointListener {
     this.reason = reason;
     this.client.destroy();
     this.upstream?.destroy();
+    // No node yet: nothing else to wait for (and no preface timer may refuse it meanwhile).
+    if (this.phase === 'prefacing' || this.phase === 'waiting') this.finish();
   }
 
-  private choose(): BalancerNode | undefined {
-    const bound = this.ctx.failed.length === 0 ? this.gen.hooks.resolveAffinity.call(this.ctx) : undefined;
-    return chooseNode(this.gen, this.ctx, bound);
-  }
-
-  private dial(node: BalancerNode): void {
+  protected dial(node: BalancerNode): void {
     this.phase = 'dialing';
     this.ctx.node = node;
     this.dialStart = Date.now();
@@ -164,34 +84,30 @@ export class Connection implements EndpointListener {
     upstream.listener = discarded;
     upstream.destroy();
     this.upstream = undefined;
-    this.phase = 'dialing';
+    this.phase = 'choosing';
     node.failures++;
     node.recentFailures++;
     node.available = false;
     node.retryAt = Date.now() + this.gen.config.retryInterval;
     this.ctx.failed.push(node);
+    this.lastFailure = describeError(err);
     this.logger.warn(
-      { conn: this.ctx.id, client: this.ctx.client.address, node: node.key, address: node.address, err: describeError(err) },
+      { conn: this.ctx.id, client: this.ctx.client.address, node: node.key, address: node.address, err: this.lastFailure },
       'node unavailable for this connection',
     );
+    this.claims?.release();
     const cap = this.gen.config.maxFallovers;
-    const tried = () => this.ctx.failed.map((n) => n.key).join(', ');
     if (this.ctx.failed.length > cap) {
-      return this.abort('unavailable', `gave up after ${cap} fall-overs (maxFallovers; tried ${tried()}; last: ${describeError(err)})`, 'warn');
+      const tried = this.ctx.failed.map((n) => n.key).join(', ');
+      return this.abort('unavailable', `gave up after ${cap} fall-overs (maxFallovers; tried ${tried}; last: ${this.lastFailure})`, 'warn', 'unavailable');
     }
-    let next: BalancerNode | undefined;
     try {
-      next = this.gen.hooks.fallover.call(this.ctx, node, err);
+      let next = this.gen.hooks.fallover.call(this.ctx, node, err);
       if (next && this.ctx.failed.includes(next)) next = undefined;
-      next ??= this.choose();
+      this.proceed(next ?? this.choose(), node);
     } catch (e) {
-      return this.abort('killed', `a plugin failed: ${describeError(e)}`, 'error');
+      this.pluginFailed(e);
     }
-    if (next) {
-      node.fallovers++;
-      return this.dial(next);
-    }
-    this.abort('unavailable', `no node could be reached (tried ${tried()}; last: ${describeError(err)})`, 'warn');
   }
 
   onConnect(upstream: Endpoint): void {
@@ -213,6 +129,11 @@ export class Connection implements EndpointListener {
     } catch (err) {
       this.logger.error({ conn: this.ctx.id, err: describeError(err) }, 'a connected hook failed');
     }
+    if (this.gen.hooks.nodePreamble.isUsed() && !this.sendPreamble(upstream, node)) return;
+    if (this.held !== undefined) {
+      upstream.write(this.held);
+      this.held = undefined;
+    }
     // Both directions flow at once. The first byte either way ends any fall-over; an end
     // or reset from a node that has sent nothing, to a client that has sent nothing, can
     // still fall over (see nothingPassed).
@@ -220,11 +141,34 @@ export class Connection implements EndpointListener {
     upstream.forwardTo(this.client);
   }
 
+  /** The node's preamble, written first; false when its tap failed (the connection is closed: never half a header). */
+  private sendPreamble(upstream: Endpoint, node: BalancerNode): boolean {
+    let bytes: unknown;
+    try {
+      bytes = this.gen.hooks.nodePreamble.call(this.ctx, node);
+    } catch (err) {
+      this.logger.error({ conn: this.ctx.id, node: node.key, err: describeError(err) }, 'a nodePreamble hook failed');
+      bytes = FAILED_PREAMBLE;
+    }
+    if (bytes === undefined) return true;
+    if (bytes === FAILED_PREAMBLE || !(bytes instanceof Uint8Array)) {
+      this.kill(`a plugin failed on this connection (nodePreamble for node ${node.key})`);
+      return false;
+    }
+    if (bytes.length > 0) upstream.write(bytes);
+    return true;
+  }
+
   onFirstData(ep: Endpoint): void {
     if (ep === this.upstream && this.phase === 'connected') this.phase = 'piping';
   }
 
   onEnd(ep: Endpoint): boolean {
+    if (ep === this.client) {
+      if (this.phase === 'prefacing') this.refuse(`the client ended before its preface was complete (${this.preface?.bytes ?? 0} bytes)`, 'preface');
+      else if (this.phase === 'waiting') this.leftWhileWaiting('the client ended while waiting for a node');
+      return true;
+    }
     if (ep !== this.upstream) return true;
     const node = this.ctx.node;
     if (node && this.nothingPassed()) {
@@ -238,12 +182,13 @@ export class Connection implements EndpointListener {
   /**
    * True while no byte has passed either way on the current node connection and the
    * client has not ended its side (a client that connects and closes, like a port check,
-   * must not make the node look unavailable when it closes in turn).
+   * must not make the node look unavailable when it closes in turn). A preface the
+   * client sent is no byte passed: the node never saw it.
    */
   private nothingPassed(): boolean {
     return (
       this.phase === 'connected' &&
-      this.client.bytesRead === 0 &&
+      this.client.bytesRead === this.prefaceBytes &&
       !this.client.readEnded &&
       (this.upstream?.bytesRead ?? 0) === 0
     );
@@ -275,7 +220,8 @@ export class Connection implements EndpointListener {
     upstream.destroy();
     this.upstream = undefined;
     this.ctx.node = undefined;
-    this.abort('refused', `local shortage, not node ${node.key}'s fault: ${describeError(err)}`, 'debug');
+    this.claims?.release();
+    this.abort('refused', `local shortage, not node ${node.key}'s fault: ${describeError(err)}`, 'debug', 'local-shortage');
   }
 
   private noteReset(reason: string): void {
@@ -303,23 +249,22 @@ export class Connection implements EndpointListener {
       this.noteReset('client closed while dialling');
       return this.finish();
     }
+    if (!this.clientClosed) return;
+    // A client that goes before its preface is complete is refused like one that ends it short.
+    if (this.phase === 'prefacing') return this.refuse('the client closed before its preface was complete', 'preface');
+    if (this.phase === 'waiting') {
+      this.noteReset('client closed while waiting for a node');
+      this.finish();
+    }
   }
 
-  /** Turn the client away before any node served it: counted as the listener's refusal. */
-  private abort(outcome: ConnectionOutcome, reason: string, level: 'debug' | 'info' | 'warn' | 'error'): void {
-    this.outcome = outcome;
-    this.reason = reason;
-    this.logger[level]({ conn: this.ctx.id, client: this.ctx.client.address, cluster: this.ctx.cluster.name }, reason);
-    this.tracker.refused(this.ctx.client.listener);
-    this.client.destroy();
-    this.finish();
-  }
-
-  private finish(): void {
+  protected finish(): void {
     if (this.phase === 'done') return;
     const wasPiping = this.phase === 'piping' || this.phase === 'connected';
     this.phase = 'done';
-    this.tracker.delete(this);
+    this.connections.delete(this);
+    if (this.prefaceTimer !== undefined) clearTimeout(this.prefaceTimer);
+    this.held = undefined;
     const node = this.ctx.node;
     const bytesFromClient = this.client.bytesRead;
     const bytesToClient = this.client.bytesWritten;
@@ -328,6 +273,7 @@ export class Connection implements EndpointListener {
       node.bytesIn += bytesFromClient;
       node.bytesOut += bytesToClient;
     }
+    this.claims?.release();
     try {
       this.gen.hooks.closed.call(this.ctx, {
         bytesFromClient,
@@ -335,6 +281,7 @@ export class Connection implements EndpointListener {
         durationMs: Date.now() - this.ctx.acceptedAt,
         outcome: this.outcome,
         reason: this.reason,
+        refusal: this.refusal,
       });
     } catch (err) {
       this.logger.error({ conn: this.ctx.id, err: describeError(err) }, 'a closed hook failed');

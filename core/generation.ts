@@ -14,6 +14,7 @@ import type { SharedMemory } from './shared-counters.ts';
 import type { Logger } from './logger.ts';
 import type { BalancerView, PluginApi } from './plugin-api.ts';
 import { applyPlugins, checkDependencies, loadPlugin, type LoadedPlugin } from './plugin-host.ts';
+import { resolvePluginFields } from './config-plugin-fields.ts';
 import type { PluginEntry, ResolvedConfig } from './types.ts';
 import { VERSION } from './version.ts';
 
@@ -83,6 +84,8 @@ async function build(o: BuildOptions): Promise<Generation> {
   for (const [i, entry] of o.builtins.entries()) loaded.push(await loadPlugin(entry, config.baseDir, `builtin[${i}]`));
   for (const [i, entry] of config.plugins.entries()) loaded.push(await loadPlugin(entry, config.baseDir, `plugins[${i}]`));
   checkDependencies(loaded);
+  // Before any plugin applies: each reads its fields resolved from `api.config`.
+  resolvePluginFields(config, loaded);
 
   const hooks = createHooks();
   const algorithms = new AlgorithmRegistry();

@@ -1,13 +1,13 @@
 /** The public entry of Proto Balance: re-exports only. */
 export { defineAlgorithm, defineConfig, definePlugin, definePolicy, type PluginWithOptions } from './define.ts';
-export type { OptionField, OptionsOf, OptionsSchema, OptionType } from './plugin-options.ts';
+export type { AnyFieldSpec, FieldSpec, FieldSpecs, FieldsSchema, ObjectFieldSpec, OptionField, OptionsOf, OptionsSchema, OptionType } from './plugin-options.ts';
 export { Balancer, createBalancer, type BalancerOptions, type ConnectionInfo } from './balancer.ts';
 export { loadConfig, readConfigFile } from './config-load.ts';
-export { validateConfig } from './config-validate.ts';
+export { validateConfig, type ValidateOptions } from './config-validate.ts';
 export { parseDuration } from './duration.ts';
 export { ErrorCodes, ProtoBalanceError, isProtoBalanceError, type ErrorCode } from './errors.ts';
 export { createHooks, type Hooks, type PluginHooks, type ListeningAddress } from './hooks.ts';
-export type { ConnectionContext, ConnectionOutcome, ConnectionTotals } from './context.ts';
+export type { ConnectionContext, ConnectionOutcome, ConnectionTotals, Peer, PrefaceReader, PrefaceResult, Refusal } from './context.ts';
 export type { BalancerNode, Cluster } from './cluster.ts';
 export type { BalancerView, PluginApi } from './plugin-api.ts';
 export type { SharedMemory } from './shared-counters.ts';

@@ -18,6 +18,7 @@ import { tapOnlyView, type Hooks, type TapErrorHandler } from './hooks.ts';
 import type { PluginApi } from './plugin-api.ts';
 import { resolveOptions, schemaProblems, type OptionsSchema } from './plugin-options.ts';
 import { findPackage, packageDirs, packageNames } from './plugin-resolve.ts';
+import { fieldsSchemaProblems } from './config-plugin-fields.ts';
 import type { Plugin, PluginEntry } from './types.ts';
 import { VERSION } from './version.ts';
 
@@ -74,6 +75,10 @@ export function toPlugin(exported: unknown, options: unknown, source: string): P
   }
   if (p.enforce !== undefined && p.enforce !== 'pre' && p.enforce !== 'post') {
     throw pbError(ErrorCodes.PLUGIN_INVALID, `plugin ${p.name} (${source}): "enforce" must be "pre" or "post"`);
+  }
+  const fieldProblems = fieldsSchemaProblems(p.fields);
+  if (fieldProblems.length > 0) {
+    throw pbError(ErrorCodes.PLUGIN_INVALID, fieldProblems.map((f) => `plugin ${p.name} (${source}): ${f}`).join('\n'));
   }
   const range = p.meta?.protobalance;
   if (range !== undefined && !satisfies(VERSION, range, { includePrerelease: true })) {

@@ -24,6 +24,49 @@ export interface OptionField {
 
 export type OptionsSchema = Record<string, OptionField>;
 
+/**
+ * A config field a plugin declares on listeners, clusters or nodes (`Plugin.fields`): an
+ * option field, an object of nested fields, or any value a check of the plugin's accepts.
+ */
+export type FieldSpec = OptionField | ObjectFieldSpec | AnyFieldSpec;
+export type FieldSpecs = Record<string, FieldSpec>;
+
+/** An object whose own fields are specs: `queue: { type: 'object', fields: { size: …, timeout: … } }`. */
+export interface ObjectFieldSpec {
+  type: 'object';
+  fields: FieldSpecs;
+  required?: boolean;
+  /** Used when the field is not given, resolved as if written (its nested defaults apply). */
+  default?: Record<string, unknown>;
+  description?: string;
+}
+
+/** Any value `check` accepts; `parse` makes the resolved value of it (else it is kept as written). */
+export interface AnyFieldSpec {
+  type: 'any';
+  /**
+   * Undefined when `value` is good, else what is wrong. A message that starts with
+   * `expected ` gets `, got <the value>` appended, as the core's own messages have.
+   */
+  check(value: unknown): string | undefined;
+  parse?(value: unknown): unknown;
+  /** What the field accepts, for messages (`true, "v1" or "v2"`). */
+  describe?: string;
+  required?: boolean;
+  default?: unknown;
+  description?: string;
+}
+
+/** The fields a plugin adds, by where they sit in the config. */
+export interface FieldsSchema {
+  /** On each entry of `listeners`. */
+  listener?: FieldSpecs;
+  /** On each cluster of `clusters`. */
+  cluster?: FieldSpecs;
+  /** On each node of a cluster's `nodes`, and on nodes the admin API adds. */
+  node?: FieldSpecs;
+}
+
 interface TypeOf {
   string: string;
   number: number;
@@ -44,7 +87,7 @@ export type OptionsOf<S extends OptionsSchema> = {
   [K in keyof S as Present<S[K]> extends true ? never : K]?: ValueOf<S[K]>;
 };
 
-const EXPECTED: Record<OptionType, string> = {
+export const EXPECTED: Record<OptionType, string> = {
   string: 'a string',
   number: 'a number',
   integer: 'a whole number',
@@ -54,8 +97,12 @@ const EXPECTED: Record<OptionType, string> = {
   'string[]': 'an array of strings',
 };
 
+/** The allowed values in a message: `one of "a", "b"` (options), or `"a" or "b"` (config fields). */
+export type EnumText = (values: readonly (string | number)[]) => string;
+const oneOf: EnumText = (values) => `one of ${values.map((e) => JSON.stringify(e)).join(', ')}`;
+
 /** The value of one field, or undefined (with a problem added) when it is wrong. */
-function fieldValue(p: Problems, at: string, spec: OptionField, raw: unknown): unknown {
+export function fieldValue(p: Problems, at: string, spec: OptionField, raw: unknown, enumText: EnumText = oneOf): unknown {
   let value: unknown = raw;
   switch (spec.type) {
     case 'string':
@@ -85,7 +132,7 @@ function fieldValue(p: Problems, at: string, spec: OptionField, raw: unknown): u
     return undefined;
   }
   if (spec.enum && !spec.enum.includes(value as string | number)) {
-    p.add(at, `one of ${spec.enum.map((e) => JSON.stringify(e)).join(', ')}`, raw);
+    p.add(at, enumText(spec.enum), raw);
     return undefined;
   }
   if (typeof value === 'number' && ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max))) {

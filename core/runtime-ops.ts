@@ -5,6 +5,7 @@
  * field. Applying the result is the balancer's job (`Balancer.applyChanges`).
  */
 import { resolveNodeConfig } from './config-validate.ts';
+import { catalogOf, NO_PLUGIN_FIELDS } from './config-plugin-fields.ts';
 import { show } from './config-fields.ts';
 import { fileNode, nodeText, splitKey, type RuntimeChanges } from './runtime-changes.ts';
 import type { NodeConfig, ResolvedConfig } from './types.ts';
@@ -60,7 +61,8 @@ export function addNode(b: ChangeBase, clusterName: string, body: unknown): Runt
   if (!cluster) throw new ChangeError('unknown', `no cluster ${clusterName}`);
   let node;
   try {
-    node = resolveNodeConfig(body, cluster.connectTimeout);
+    // The serving plugins' node fields, so that a bad one is the caller's 400, not a failed build.
+    node = resolveNodeConfig(body, cluster.connectTimeout, catalogOf(b.served) ?? NO_PLUGIN_FIELDS);
   } catch (err) {
     throw new ChangeError('invalid', (err as Error).message);
   }

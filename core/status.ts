@@ -12,7 +12,10 @@ export interface NodeStatus {
   cluster: string;
   id: string;
   address: string;
+  /** The configured factor (the config's, or a runtime change's). */
   loadFactor: number;
+  /** Present while a plugin weighs the node at less than its factor (slow start): the scale, 0-1. */
+  loadFactorScale?: number;
   state: NodeState;
   available: boolean;
   activeConnections: number;
@@ -35,7 +38,8 @@ export function nodeStatuses(clusters: Iterable<Cluster>): NodeStatus[] {
         cluster: n.cluster,
         id: n.id,
         address: n.address,
-        loadFactor: n.loadFactor,
+        loadFactor: n.configuredLoadFactor,
+        ...(n.loadFactorScale < 1 ? { loadFactorScale: n.loadFactorScale } : {}),
         state: n.state,
         available: n.available,
         activeConnections: n.activeConnections,
@@ -81,6 +85,21 @@ export interface ListenerStatus {
   listener: string;
   accepted: number;
   refused: number;
+  /**
+   * `refused` by code: 'no-node', 'unavailable', 'local-shortage', 'preface', 'refused'
+   * (a plugin's plain string), 'plugin-error', 'no-route', 'stopping', or a plugin's own.
+   * The counts add up to `refused`.
+   */
+  refusedBy: Record<string, number>;
+}
+
+/** Counts by code added into `into` (a code such as `__proto__` stays a plain key). */
+export function addRefusals(into: Record<string, number>, from: Readonly<Record<string, number>> | undefined): void {
+  for (const [code, n] of Object.entries(from ?? {})) {
+    if (typeof n !== 'number') continue;
+    const had = Object.hasOwn(into, code) ? into[code]! : 0;
+    Object.defineProperty(into, code, { value: had + n, enumerable: true, writable: true, configurable: true });
+  }
 }
 
 /** Everything a process counts, as the admin API and /metrics read it. */
@@ -97,10 +116,14 @@ export function sumSnapshots(list: readonly Snapshot[]): Snapshot {
   for (const s of list) {
     for (const l of s.listeners) {
       const seen = listeners.get(l.listener);
-      if (!seen) listeners.set(l.listener, { ...l });
-      else {
+      if (!seen) {
+        const refusedBy = {};
+        addRefusals(refusedBy, l.refusedBy);
+        listeners.set(l.listener, { ...l, refusedBy });
+      } else {
         seen.accepted += l.accepted;
         seen.refused += l.refused;
+        addRefusals(seen.refusedBy, l.refusedBy);
       }
     }
   }

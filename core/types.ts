@@ -2,7 +2,7 @@
  * The shapes users write (config, plugins, algorithms, policies) and the plain-data
  * views that algorithms see. Everything here is re-exported from `core/index.ts`.
  */
-import type { OptionsOf, OptionsSchema } from './plugin-options.ts';
+import type { FieldsSchema, OptionsOf, OptionsSchema } from './plugin-options.ts';
 
 /** `'2s'`, `'500ms'`, `'30d'`, or a number of milliseconds. */
 export type Duration = string | number;
@@ -11,9 +11,31 @@ export type NodeState = 'green' | 'yellow' | 'red';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
+// ─── fields plugins add ─────────────────────────────────────────────────────
+//
+// Empty here: a plugin that declares `fields` augments them, as users write the fields
+// (`declare module 'protobalance' { interface ClusterFields { proxyProtocol?: 'v1' | 'v2' } }`).
+// The config types and the resolved types extend them. Where the resolved value has another
+// type than the written one (a duration resolves to ms, a `parse` makes something else), the
+// plugin also augments the `Resolved…Fields` interface: its entry wins on the resolved type.
+// Declare every field optional: a config without the plugin's fields stays valid.
+
+/** Fields plugins add to each entry of `listeners`. */
+export interface ListenerFields {}
+/** Fields plugins add to each cluster. */
+export interface ClusterFields {}
+/** Fields plugins add to each node (in the config, and as the admin API adds nodes). */
+export interface NodeFields {}
+/** Types of listener fields once resolved, where they differ from `ListenerFields`. */
+export interface ResolvedListenerFields {}
+/** Types of cluster fields once resolved, where they differ from `ClusterFields` (`slowStart?: number`). */
+export interface ResolvedClusterFields {}
+/** Types of node fields once resolved, where they differ from `NodeFields`. */
+export interface ResolvedNodeFields {}
+
 // ─── config as users write it ───────────────────────────────────────────────
 
-export interface ListenerConfig {
+export interface ListenerConfig extends ListenerFields {
   /** A port, or a range `'50000-50100'` (one listening socket per port). */
   port: number | string;
   /** Interface to bind; all interfaces when omitted. */
@@ -24,7 +46,7 @@ export interface ListenerConfig {
   name?: string | undefined;
 }
 
-export interface NodeConfig {
+export interface NodeConfig extends NodeFields {
   /** Stable name of the node within its cluster; never a list position. */
   id: string;
   /** `'host:port'`, `'[v6]:port'`, or a host alone: the port the client dialled, behind any listener. */
@@ -95,7 +117,7 @@ export interface FleetConfig {
   member?: string | undefined;
 }
 
-export interface ClusterConfig {
+export interface ClusterConfig extends ClusterFields {
   /** Algorithm name, optionally with an argument: `'round-robin'`, `'policy:./policies/x.ts'`. */
   balance?: string | undefined;
   /** Extra options handed to the algorithm (for example `{ seed: 1 }` for `random`). */
@@ -195,7 +217,7 @@ export interface Config {
 
 // ─── config after validation ────────────────────────────────────────────────
 
-export interface ResolvedListener {
+export interface ResolvedListener extends Omit<ListenerFields, keyof ResolvedListenerFields>, ResolvedListenerFields {
   name: string;
   host: string | undefined;
   portFrom: number;
@@ -203,7 +225,7 @@ export interface ResolvedListener {
   cluster: string;
 }
 
-export interface ResolvedNode {
+export interface ResolvedNode extends Omit<NodeFields, keyof ResolvedNodeFields>, ResolvedNodeFields {
   id: string;
   host: string;
   /** Undefined: the node takes the port the client dialled. */
@@ -232,7 +254,7 @@ export interface ResolvedHealthCheck {
   fall: number;
 }
 
-export interface ResolvedCluster {
+export interface ResolvedCluster extends Omit<ClusterFields, keyof ResolvedClusterFields>, ResolvedClusterFields {
   name: string;
   balance: string;
   balanceOptions: Record<string, unknown>;
@@ -360,6 +382,12 @@ export interface Plugin {
   /** `'pre'` taps run before default taps, `'post'` after. */
   enforce?: 'pre' | 'post';
   meta?: PluginMeta;
+  /**
+   * Config fields the plugin adds to listeners, clusters and nodes: checked with the
+   * config (errors name the field and the plugin), resolved onto the resolved listeners,
+   * clusters and nodes it reads (`api.config.listeners[i]`, `cluster.config`).
+   */
+  fields?: FieldsSchema;
   apply(hooks: import('./hooks.ts').PluginHooks, api: import('./plugin-api.ts').PluginApi): void | Promise<void>;
 }
 
@@ -374,6 +402,7 @@ export interface PluginWithOptions<S extends OptionsSchema = OptionsSchema> {
   name: string;
   enforce?: Plugin['enforce'];
   meta?: Plugin['meta'];
+  fields?: FieldsSchema;
   options: S;
   create(options: OptionsOf<S>): Omit<Plugin, 'name'> & { name?: string };
 }

@@ -76,6 +76,7 @@ interface NodeRow {
   state: string;
   available: boolean;
   loadFactor: number;
+  loadFactorScale?: number;
   activeConnections: number;
   totalConnections: number;
   failures: number;
@@ -139,7 +140,7 @@ export async function status(o: ControlOptions): Promise<string> {
   const s = await call(o, 'GET', '/status');
   if (o.json) return JSON.stringify(s, null, 2);
   const clusters = s.clusters as { name: string; balance: string; affinity?: StoreHealth; algorithm?: AlgorithmRow; nodes: NodeRow[] }[];
-  const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string; accepted?: number; refused?: number }[];
+  const listeners = s.listeners as { listener: string; host: string; port: number; cluster: string; accepted?: number; refused?: number; refusedBy?: Record<string, number> }[];
   const generations = Array.isArray(s.generations) ? ` (each process: ${(s.generations as unknown[]).map(String).join(', ')})` : '';
   const head = `Proto Balance ${String(s.version)}, up ${String(s.uptimeSeconds)} s, generation ${String(s.generation)}${generations}, ${String(s.processes)} process(es), data path ${String(s.dataPath)}`;
   // A range listener is one row per port in the JSON, with the listener's counts on each: one line here.
@@ -150,13 +151,15 @@ export async function status(o: ControlOptions): Promise<string> {
       const l = rows[0]!;
       const ports = rows.map((r) => r.port).sort((a, b) => a - b);
       const port = ports.length === 1 ? String(ports[0]) : `${ports[0]}-${ports[ports.length - 1]} (${ports.length} ports)`;
-      return `  ${l.listener}: ${l.host.includes(':') ? `[${l.host}]` : l.host}:${port} -> ${l.cluster} (accepted ${l.accepted ?? 0}, refused ${l.refused ?? 0})`;
+      const by = Object.entries(l.refusedBy ?? {}).map(([code, n]) => `${code} ${n}`);
+      const refused = `refused ${l.refused ?? 0}${by.length > 0 ? `: ${by.join(', ')}` : ''}`;
+      return `  ${l.listener}: ${l.host.includes(':') ? `[${l.host}]` : l.host}:${port} -> ${l.cluster} (accepted ${l.accepted ?? 0}, ${refused})`;
     })
     .join('\n');
   const rows = [['NODE', 'ADDRESS', 'STATE', 'AVAILABLE', 'FACTOR', 'ACTIVE', 'TOTAL', 'FAILURES', 'FALLOVERS', 'CONN/S', 'BYTES/S']];
   for (const c of clusters) {
     for (const n of c.nodes) {
-      rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', String(n.loadFactor), String(n.activeConnections), String(n.totalConnections), String(n.failures), String(n.fallovers ?? 0), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
+      rows.push([n.key, n.address, n.state, n.available ? 'yes' : 'no', n.loadFactorScale === undefined ? String(n.loadFactor) : `${n.loadFactor} (×${n.loadFactorScale.toFixed(2)})`, String(n.activeConnections), String(n.totalConnections), String(n.failures), String(n.fallovers ?? 0), n.connectionRate.toFixed(1), Math.round(n.bytesRate).toString()]);
     }
   }
   const troubled = clusters.flatMap((c) => (c.algorithm && c.algorithm.state !== 'ok' ? [`  ${c.name} (${c.balance}): ${describeAlgorithm(c.algorithm)}`] : []));

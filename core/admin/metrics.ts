@@ -58,9 +58,15 @@ export async function metricsText(m: MetricsInput): Promise<{ contentType: strin
 
   const accepted = counter('protobalance_listener_accepted_total', 'Client connections accepted on the listener', ['listener']);
   const refused = counter('protobalance_listener_refused_total', 'Accepted clients turned away without a node (refused by a plugin, or no node available)', ['listener']);
+  const refusals = counter(
+    'protobalance_listener_refusals_total',
+    'Accepted clients turned away without a node, by reason code (no-node, unavailable, local-shortage, preface, refused, or a plugin\'s own)',
+    ['listener', 'reason'],
+  );
   for (const l of m.snapshot.listeners) {
     accepted.inc({ listener: l.listener }, l.accepted);
     refused.inc({ listener: l.listener }, l.refused);
+    for (const [reason, n] of Object.entries(l.refusedBy ?? {})) refusals.inc({ listener: l.listener, reason }, n);
   }
   return { contentType: registry.contentType, body: await registry.metrics() };
 }

@@ -242,6 +242,7 @@ export class AdminServer {
         cluster: g.generation.routes.get(a.listener),
         accepted: counts.get(a.listener)?.accepted ?? 0,
         refused: counts.get(a.listener)?.refused ?? 0,
+        refusedBy: counts.get(a.listener)?.refusedBy ?? {},
       })),
       clusters: g.balancer.clusters().map((c) => ({
         name: c.name,

@@ -39,6 +39,7 @@ export class FastEndpoint implements Endpoint {
   /** Asked of the kernel only when someone reads it (a syscall per connection saved). */
   private peerAddress: string | undefined;
   private peerPort = 0;
+  private ownAddress: string | undefined;
   localPort = 0;
   bytesRead = 0;
   bytesWritten = 0;
@@ -51,6 +52,8 @@ export class FastEndpoint implements Endpoint {
   /** The endpoint whose reading waits for our pending writes. */
   private blockedSource: FastEndpoint | null = null;
   private reading = false;
+  /** Reads go to the listener's onData, not to a target (see capture). */
+  private capturing = false;
   private sawData = false;
   private shutdownWanted = false;
   private shutdownDone = false;
@@ -84,6 +87,13 @@ export class FastEndpoint implements Endpoint {
     return this.peerPort;
   }
 
+  get localAddress(): string {
+    if (this.ownAddress === undefined) {
+      this.ownAddress = !this.closed && this.handle.getsockname(addressOut) === 0 ? (addressOut.address ?? '') : '';
+    }
+    return this.ownAddress;
+  }
+
   /** A dialled endpoint knows whom it dialled. */
   setRemote(address: string, port: number): void {
     this.peerAddress = address;
@@ -91,8 +101,14 @@ export class FastEndpoint implements Endpoint {
   }
 
   forwardTo(to: Endpoint): void {
+    this.capturing = false;
     this.target = to as FastEndpoint;
     if (!this.readEnded) this.startReading();
+  }
+
+  capture(): void {
+    this.capturing = true;
+    this.startReading();
   }
 
   stopReading(): void {
@@ -142,7 +158,11 @@ export class FastEndpoint implements Endpoint {
     }
     this.bytesRead += n;
     const to = this.target;
-    if (to === null || to.closed) return;
+    if (to === null || to.closed) {
+      // Only ever true before forwarding starts: the forwarding path never gets here.
+      if (this.capturing) this.listener.onData(this, Buffer.from(buffer!, B.state[B.kArrayBufferOffset], n));
+      return;
+    }
     const own = this.ownBuffer;
     if (own !== undefined) return to.write(own.subarray(0, n), this);
     to.write(new Uint8Array(buffer!, B.state[B.kArrayBufferOffset], n), this);
@@ -211,7 +231,8 @@ export class FastEndpoint implements Endpoint {
     this.startReading();
   }
 
-  private write(chunk: Uint8Array, source: FastEndpoint): void {
+  /** `source`: the endpoint `chunk` was read from, held back while the kernel cannot take it. */
+  write(chunk: Uint8Array, source: FastEndpoint | null = null): void {
     const req = spareWrite ?? newWriteReq();
     req.handle = this.handle;
     const err = this.handle.writeBuffer(req, chunk);
@@ -233,6 +254,7 @@ export class FastEndpoint implements Endpoint {
     req.buffer = chunk;
     this.pendingWrites++;
     this.pendingBytes += chunk.length;
+    if (source === null) return;
     this.blockedSource = source;
     source.stopReading();
   }

@@ -25,6 +25,14 @@ class NetEndpoint implements Endpoint {
   localPort: number;
   readEnded = false;
   private target: NetEndpoint | undefined;
+  /** The 'data' listener while capturing (see capture). */
+  private captured: ((chunk: Buffer) => void) | undefined;
+  /**
+   * The end came before any target: a stream emits 'end' once its buffer is drained even
+   * when paused, so an end read while capturing is told before forwarding starts. The
+   * target is ended when it comes.
+   */
+  private endPending = false;
   private sawData = false;
   private connectTimer: NodeJS.Timeout | undefined;
   /** A dialled socket not connected yet: its errors are the dial's. */
@@ -53,8 +61,14 @@ class NetEndpoint implements Endpoint {
     socket.on('end', () => {
       this.readEnded = true;
       const keepOpen = this.listener.onEnd(this) === false;
-      if (!keepOpen && this.target && !this.target.closed) this.target.socket.end();
+      if (keepOpen) return;
+      if (!this.target) this.endPending = true;
+      else if (!this.target.closed) this.target.socket.end();
     });
+  }
+
+  get localAddress(): string {
+    return this.socket.localAddress ?? '';
   }
 
   get bytesRead(): number {
@@ -74,6 +88,7 @@ class NetEndpoint implements Endpoint {
   }
 
   forwardTo(to: Endpoint): void {
+    this.stopCapture();
     const target = to as NetEndpoint;
     if (this.target !== target) {
       if (this.target) this.socket.unpipe(this.target.socket);
@@ -81,10 +96,33 @@ class NetEndpoint implements Endpoint {
       if (!this.sawData) this.socket.once('data', () => this.firstData());
       this.socket.pipe(target.socket, { end: false });
     }
+    if (this.endPending) {
+      this.endPending = false;
+      if (!target.closed) target.socket.end();
+      return;
+    }
     this.socket.resume();
   }
 
+  capture(): void {
+    if (!this.captured) {
+      this.captured = (chunk: Buffer) => this.listener.onData(this, chunk);
+      this.socket.on('data', this.captured);
+    }
+    this.socket.resume();
+  }
+
+  write(data: Uint8Array): void {
+    this.socket.write(data);
+  }
+
+  private stopCapture(): void {
+    if (this.captured) this.socket.off('data', this.captured);
+    this.captured = undefined;
+  }
+
   stopReading(): void {
+    this.stopCapture();
     if (this.target) this.socket.unpipe(this.target.socket);
     this.target = undefined;
     this.socket.pause();

@@ -12,6 +12,11 @@ export interface EndpointListener {
   /** The first chunk arrived; it is forwarded right after this returns. */
   onFirstData(ep: Endpoint): void;
   /**
+   * A chunk read while capturing (`Endpoint.capture`), not forwarded. It may be kept: the
+   * data path never reads into it again.
+   */
+  onData(ep: Endpoint, chunk: Buffer): void;
+  /**
    * The peer ended its side. Return false to keep the forward target's write side open
    * (fall-over); otherwise the target is shut down once its pending writes are done.
    */
@@ -26,6 +31,8 @@ export interface Endpoint {
   listener: EndpointListener;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The local address of the socket (for a client: the address it dialled), asked of the kernel on first read. */
+  readonly localAddress: string;
   readonly localPort: number;
   /** Bytes read from this socket and bytes written to it (forwarded by the data path). */
   bytesRead: number;
@@ -37,6 +44,17 @@ export interface Endpoint {
   readonly pendingBytes: number;
   /** Start moving what this endpoint reads into `to`, with backpressure. */
   forwardTo(to: Endpoint): void;
+  /**
+   * Read without forwarding: each chunk goes to `listener.onData` (an end to `onEnd`)
+   * until `stopReading` or `forwardTo`. For a preface, or to notice a client that leaves
+   * while it waits. Only before the first `forwardTo`.
+   */
+  capture(): void;
+  /**
+   * Write `data` to this socket ahead of anything forwarded to it later (preface
+   * leftovers, a preamble). It counts in `bytesWritten`; `data` must not change after.
+   */
+  write(data: Uint8Array): void;
   /** Stop reading (what was read is still delivered); `forwardTo` resumes. */
   stopReading(): void;
   /** Close now; pending writes are dropped. */

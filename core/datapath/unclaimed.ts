@@ -4,6 +4,7 @@ import type { EndpointListener } from './types.ts';
 export const unclaimed: EndpointListener = {
   onConnect() {},
   onFirstData() {},
+  onData() {},
   onEnd: () => true,
   onError() {},
   onClose() {},

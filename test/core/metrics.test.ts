@@ -114,6 +114,7 @@ const COUNTERS = [
   'protobalance_node_fallovers_total',
   'protobalance_listener_accepted_total',
   'protobalance_listener_refused_total',
+  'protobalance_listener_refusals_total',
 ];
 const GAUGES = [
   'protobalance_info',
@@ -231,7 +232,9 @@ test('/metrics: counters, states and listener counts summed over two processes m
       (x) => value(x, 'protobalance_node_active_connections', node('n0')) === 0 && value(x, 'protobalance_node_connections_total', node('n0')) === K,
       'every connection to end',
     );
-    // What each process did: each that took a client met n1's failure once, then fell over.
+    // What each process did: each that was handed n1 (the group rotates as one, so a process
+    // that took a single client may have been handed n0 only) met its failure once, marked it
+    // unavailable and fell over.
     const byProcess = await r.group.statusByProcess();
     const took = byProcess.map((list) => list.find((n) => n.id === 'n0')!.totalConnections);
     const served = took.filter((n) => n > 0).length;
@@ -246,7 +249,7 @@ test('/metrics: counters, states and listener counts summed over two processes m
     assert.is(value(s, 'protobalance_node_active_connections', node('n1')), 0);
     const failures = value(s, 'protobalance_node_failures_total', node('n1'));
     assert.ok(failures >= 1, 'n1 failed at least once');
-    assert.is(failures, served, `one failure on n1 in each process that took a client (per process: ${took.join(', ')})`);
+    assert.ok(failures <= served, `at most one failure on n1 per process that took a client (per process: ${took.join(', ')}; failures ${failures})`);
     assert.is(value(s, 'protobalance_node_fallovers_total', node('n1')), failures, 'each failure fell over');
     assert.is(value(s, 'protobalance_node_failures_total', node('n0')), 0);
     assert.is(value(s, 'protobalance_node_fallovers_total', node('n0')), 0);
