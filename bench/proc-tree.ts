@@ -119,15 +119,16 @@ export function sameProcess(pid: number, startTime: number): boolean {
 }
 
 /**
- * CPU time all processes on the machine have spent since boot (µs, all CPUs: user, nice,
- * system), from /proc/stat: with this process's own tree it tells how much of the machine
- * other work took during a run. irq and softirq time are left out: loopback traffic we cause
- * lands there, and no process's utime/stime holds it.
+ * CPU time the machine has spent busy since boot (µs, all CPUs: user, nice, system, irq,
+ * softirq), from /proc/stat: with this process's own tree it tells how much of the machine
+ * other work took during a run. irq and softirq count too: on this kernel the loopback
+ * traffic we cause is partly charged to our processes' stime (softirq work done in their
+ * context), and leaving it out made the others' share come out below zero.
  */
 export function machineBusyMicros(): number {
   try {
-    const [user = 0, nice = 0, system = 0] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    return ((user + nice + system) * 1e6) / units().clkTck;
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return ((user + nice + system + irq + softirq) * 1e6) / units().clkTck;
   } catch {
     return Number.NaN;
   }

@@ -210,7 +210,7 @@ export async function sideBySide(o: SideOptions): Promise<SideResult> {
     workers: { requested: o.workers, fieldExists: workersExists },
     missing: Object.fromEntries(kinds.map((k) => [k.key, k.missing])) as Partial<Record<TargetKey, string | undefined>>,
     loadBefore,
-    othersShare: others / (seconds * 1e6 * availableParallelism()),
+    othersShare: Math.max(0, others / (seconds * 1e6 * availableParallelism())),
     seconds,
   };
   return { section: sideSection(figures, setup, warnings), warnings, seconds };
