@@ -12,10 +12,18 @@ import nodeStateFilter from './health/node-state-filter.ts';
 import { redisFleet } from './fleet/redis-fleet.ts';
 import accessLog from './logging/access-log.ts';
 import loadProbe from './metrics/load-probe.ts';
+import accessControl from './access-control/index.ts';
+import connectionLimits from './connection-limits/index.ts';
+import proxyProtocol from './proxy-protocol/index.ts';
+import slowStart from './slow-start/index.ts';
 
-/** The built-in plugins, in the order they are applied. */
+/**
+ * The built-in plugins, in the order they are applied. The four that a config's fields
+ * enable (PROXY protocol, access control, connection limits, slow start) tap nothing
+ * without them, so a config that names none of their fields pays nothing for them.
+ */
 export function builtinPlugins(): readonly PluginEntry[] {
-  return [nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity, accessLog];
+  return [proxyProtocol, accessControl, nodeStateFilter, fallover, loadProbe, activeCheck, balancers, affinity, connectionLimits, slowStart, accessLog];
 }
 
 /** What the admin API needs of client affinity (`GET` / `DELETE /api/affinity/...`). */

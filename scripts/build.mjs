@@ -5,13 +5,13 @@
 //   instead of about 500). dist/inputs.json lists the sources it was built from; in a
 //   checkout, the bin falls back to the sources, through tsx, when one is newer.
 // - algorithms/: each built-in algorithm module, bundled alone, for the sandbox to load.
-// - types/: the declarations of the public entries (tsc), for users' projects.
+// - types/: the declarations of the public entries (tsc), for users' projects
+//   (scripts/build-types.mjs); the `protobalance` types entry is app/types-entry.ts.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { build } from 'esbuild';
+import { buildTypes } from './build-types.mjs';
 import { PLUGIN_API_FILES } from '../bin/resolve-source.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -155,31 +155,3 @@ const inputs = new Set([...Object.keys(result.metafile.inputs), ...Object.keys(a
 const sources = [...inputs].filter((p) => !p.startsWith('node_modules/') && !p.includes(':'));
 writeFileSync(path.join(out, 'inputs.json'), JSON.stringify({ builtAt: started, sources }, null, 1));
 process.stderr.write(`dist/: ${sources.length} sources bundled in ${Date.now() - started} ms\n`);
-
-/**
- * Declarations of the public entries. tsc keeps the sources' `.ts` import specifiers in
- * .d.ts files, which a user's project would reject (TS5097): they become `.js`, which
- * every module resolution maps to the .d.ts beside it.
- */
-function buildTypes() {
-  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-  for (const file of walk(path.join(out, 'types'))) {
-    if (!file.endsWith('.d.ts')) continue;
-    const text = readFileSync(file, 'utf8');
-    const fixed = text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g, '$1$2$3.js$2');
-    if (fixed !== text) writeFileSync(file, fixed);
-  }
-  // A config reads process.env; Node's types come with the package (a dependency), so a
-  // project whose tsconfig lists no types (`tsc --init`: "types": []) still knows them.
-  const entry = path.join(out, 'types', 'core', 'index.d.ts');
-  writeFileSync(entry, `/// <reference types="node" />\n${readFileSync(entry, 'utf8')}`);
-}
-
-function* walk(dir) {
-  for (const name of readdirSync(dir)) {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) yield* walk(p);
-    else yield p;
-  }
-}
