@@ -138,7 +138,10 @@ function specValue(p: Problems, at: string, spec: FieldSpec, raw: unknown): unkn
   try {
     const message = spec.check(raw);
     if (message !== undefined) {
-      p.say(at, message.startsWith('expected ') ? `${message}, got ${show(raw)}` : message);
+      // "[2]: why" names an entry of a list field: it belongs in the path (`allow[2]: why`).
+      const entry = /^\[(\d+)\]: ([^]*)$/.exec(message);
+      if (entry) p.say(`${at}[${entry[1]}]`, entry[2]!);
+      else p.say(at, message.startsWith('expected ') ? `${message}, got ${show(raw)}` : message);
       return undefined;
     }
     return spec.parse ? spec.parse(raw) : raw;

@@ -108,6 +108,29 @@ check('each kind of bad value: one line each, naming the field path and the plug
   assert.ok(message.startsWith(`protobalance.config.ts: 10 problems: listeners[0].testTag: `), message);
 });
 
+check('a check message "[i]: why" names the entry of a list field in the path', () => {
+  const colours = {
+    name: 'test-colours',
+    fields: {
+      listener: {
+        testColours: {
+          type: 'any',
+          describe: 'a list of colours',
+          check: (v: unknown) => {
+            if (!Array.isArray(v)) return 'expected a list of colours';
+            const bad = v.findIndex((c) => c !== 'red' && c !== 'blue');
+            return bad < 0 ? undefined : `[${bad}]: ${JSON.stringify(v[bad])} is not a colour`;
+          },
+        },
+      },
+    },
+    apply() {},
+  } as Plugin;
+  assert.equal(problems({ listeners: [{ port: 1, cluster: 'web', testColours: ['red', 'green'] }], clusters: { web: { nodes: [node('a')] } } }, [colours]).details, [
+    'listeners[0].testColours[1]: "green" is not a colour (a field of plugin test-colours)',
+  ]);
+});
+
 check('an unknown field lists the core fields and the plugins\' fields; without the plugin, only the core\'s', () => {
   const raw = { listeners: [{ port: 1, cluster: 'web', tag: 'x' }], clusters: { web: { testColour: 1, testWarmup: '1s', nodes: [node('a', { weight: 2 })] } } };
   assert.equal(problems(raw).details, [
