@@ -39,6 +39,11 @@ export interface PrefaceReader {
   maxBytes: number;
   /** Called with ALL bytes received so far (one growing Buffer) after each read. */
   parse(received: Buffer): PrefaceResult;
+  /**
+   * The code the core's own refusals of this preface count under: the deadline, too many
+   * bytes, a client that ends first, a parse that fails. Default 'preface'.
+   */
+  code?: string;
 }
 
 /** What `PrefaceReader.parse` says of the bytes received so far. */

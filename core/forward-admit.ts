@@ -55,6 +55,8 @@ export abstract class Admission implements Pick<EndpointListener, 'onData'> {
   /** Only when claimNode is tapped. */
   protected readonly claims: NodeClaims | undefined;
   protected preface: Preface | undefined;
+  /** What the core's own refusals of the preface count under (the reader's `code`, else 'preface'). */
+  protected prefaceCode = 'preface';
   protected prefaceTimer: NodeJS.Timeout | undefined;
   /** Client bytes the preface consumed: read, never forwarded. */
   protected prefaceBytes = 0;
@@ -177,6 +179,7 @@ export abstract class Admission implements Pick<EndpointListener, 'onData'> {
     const invalid = invalidReader(reader);
     if (invalid) return this.refuse(invalid, 'preface');
     this.phase = 'prefacing';
+    this.prefaceCode = readRefusal({ code: reader.code, message: '' }, 'preface').code;
     this.preface = new Preface(reader);
     // Node turns a delay past 2^31-1 ms into 1 ms: such a deadline is as good as none.
     this.prefaceTimer = setTimeout(onPrefaceTimeout, Math.min(reader.timeout, 2 ** 31 - 1), this, reader.timeout);
@@ -185,7 +188,7 @@ export abstract class Admission implements Pick<EndpointListener, 'onData'> {
 
   prefaceTimedOut(ms: number): void {
     this.prefaceTimer = undefined;
-    if (this.phase === 'prefacing') this.refuse(`no complete preface within ${ms} ms (${this.preface?.bytes ?? 0} bytes received)`, 'preface');
+    if (this.phase === 'prefacing') this.refuse(`no complete preface within ${ms} ms (${this.preface?.bytes ?? 0} bytes received)`, this.prefaceCode);
   }
 
   /** A chunk captured from the client: its preface, or bytes sent while it waits for a node. */
@@ -199,7 +202,7 @@ export abstract class Admission implements Pick<EndpointListener, 'onData'> {
     if (this.phase !== 'prefacing' || !this.preface) return;
     const step = this.preface.add(chunk);
     if (step.kind === 'more') return;
-    if (step.kind === 'refuse') return this.refuse(step.refusal, 'preface');
+    if (step.kind === 'refuse') return this.refuse(step.refusal, this.prefaceCode);
     this.client.stopReading();
     clearTimeout(this.prefaceTimer);
     this.prefaceTimer = undefined;
@@ -225,7 +228,7 @@ export abstract class Admission implements Pick<EndpointListener, 'onData'> {
   }
 
   /** A refusal by a plugin (or of a preface): counted under its code. */
-  protected refuse(refusal: Refusal | unknown, plain: 'refused' | 'preface'): void {
+  protected refuse(refusal: Refusal | unknown, plain: string): void {
     const { code, message } = readRefusal(refusal, plain);
     this.abort('refused', message, 'info', code);
   }

@@ -165,7 +165,7 @@ export class Connection extends Admission implements EndpointListener {
 
   onEnd(ep: Endpoint): boolean {
     if (ep === this.client) {
-      if (this.phase === 'prefacing') this.refuse(`the client ended before its preface was complete (${this.preface?.bytes ?? 0} bytes)`, 'preface');
+      if (this.phase === 'prefacing') this.refuse(`the client ended before its preface was complete (${this.preface?.bytes ?? 0} bytes)`, this.prefaceCode);
       else if (this.phase === 'waiting') this.leftWhileWaiting('the client ended while waiting for a node');
       return true;
     }
@@ -251,7 +251,7 @@ export class Connection extends Admission implements EndpointListener {
     }
     if (!this.clientClosed) return;
     // A client that goes before its preface is complete is refused like one that ends it short.
-    if (this.phase === 'prefacing') return this.refuse('the client closed before its preface was complete', 'preface');
+    if (this.phase === 'prefacing') return this.refuse('the client closed before its preface was complete', this.prefaceCode);
     if (this.phase === 'waiting') {
       this.noteReset('client closed while waiting for a node');
       this.finish();

@@ -41,6 +41,8 @@ export function proxyReader(accept: Accept, timeout: number, maxV2Bytes: number)
   const options = { accept, maxV2Bytes };
   return {
     timeout,
+    // A slow or cut-short header counts with the malformed ones.
+    code: REFUSAL_CODE,
     // The reader refuses by itself at these limits (with its reason); the core's bound is a backstop.
     maxBytes: accept === 'v1' ? V1_MAX_BYTES : Math.max(maxV2Bytes, V1_MAX_BYTES),
     parse(received: Buffer): PrefaceResult {

@@ -12,8 +12,9 @@ import { PATHS, sleep, withConnRig } from '../helpers/conn-rig.ts';
 import { waitFor } from '../helpers/net.ts';
 
 /** Reads `HELLO <address> <port>\n` (the client it names), `PASS\n` (kept: nothing consumed), else an error. */
-function helloReader(seen: number[], o: { timeout?: number; maxBytes?: number } = {}): PrefaceReader {
+function helloReader(seen: number[], o: { timeout?: number; maxBytes?: number; code?: string } = {}): PrefaceReader {
   return {
+    ...(o.code === undefined ? {} : { code: o.code }),
     timeout: o.timeout ?? 3000,
     maxBytes: o.maxBytes ?? 64,
     parse(received) {
@@ -35,7 +36,7 @@ interface Seen {
   accepted: { client: string; proxiedBy: string | undefined; local: string }[];
 }
 
-function prefacePlugin(seen: Seen, o: { timeout?: number; maxBytes?: number; throws?: boolean } = {}): Plugin {
+function prefacePlugin(seen: Seen, o: { timeout?: number; maxBytes?: number; code?: string; throws?: boolean } = {}): Plugin {
   const show = (ctx: ConnectionContext) => ({
     client: `${ctx.client.address}:${ctx.client.port}`,
     proxiedBy: ctx.proxiedBy && `${ctx.proxiedBy.address}:${ctx.proxiedBy.port}`,
@@ -107,12 +108,15 @@ for (const path of PATHS) {
       assert.is(seen.accepted[0]!.proxiedBy, undefined);
     }));
 
-  const refusals: [string, string, { timeout?: number; maxBytes?: number }, (c: import('node:net').Socket) => void, string][] = [
+  const refusals: [string, string, { timeout?: number; maxBytes?: number; code?: string }, (c: import('node:net').Socket) => void, string][] = [
     ['stalls past its timeout', 'preface', { timeout: 150 }, (s) => s.write('HELLO 1.2'), 'within 150 ms'],
     ['runs past maxBytes', 'preface', { maxBytes: 16 }, (s) => s.write('HELLO 1.2.3.4 5 and on and on'), 'maxBytes 16'],
     ['is refused by the parser (a plain string)', 'preface', {}, (s) => s.write('NOPE\n'), 'not a hello line'],
     ['is refused by the parser with a code', 'bad-hello', {}, (s) => s.write('BAD\n'), 'a bad hello'],
     ['ends short (client EOF)', 'preface', {}, (s) => s.end('HELLO 1.2'), 'ended before its preface'],
+    ['of a reader with its own code stalls', 'hello-slow', { timeout: 150, code: 'hello-slow' }, (s) => s.write('HELLO 1.2'), 'within 150 ms'],
+    ['of a reader with its own code ends short', 'hello-slow', { code: 'hello-slow' }, (s) => s.end('HELLO 1.2'), 'ended before its preface'],
+    ['of a reader with its own code is refused by its parser (a string)', 'hello-slow', { code: 'hello-slow' }, (s) => s.write('NOPE\n'), 'not a hello line'],
   ];
   for (const [what, code, o, send, reason] of refusals) {
     test(`a preface that ${what} refuses the client, counted as ${code}; no node is dialled`, () =>

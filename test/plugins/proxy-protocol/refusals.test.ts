@@ -81,24 +81,24 @@ function onDataPath(dataPath: DataPathName): void {
     });
   }
 
-  refusals(`cut short: a client that ends mid-header is refused (code preface), no node (${dataPath})`, async (ctx) => {
+  refusals(`cut short: a client that ends mid-header is refused (code proxy-protocol), no node (${dataPath})`, async (ctx) => {
     const { node, tb } = await start(ctx, dataPath);
     await exchange(tb.port, ['PROXY TCP4 10.0.0.2 10.0'], { end: true });
     const line = await accessLine(tb);
     assert.is(line.outcome, 'refused');
     assert.match(String(line.reason), /before its preface was complete/);
-    assert.equal(refusedBy(tb), { preface: 1 });
+    assert.equal(refusedBy(tb), { 'proxy-protocol': 1 });
     assert.is(node.connections(), 0);
   });
 
-  refusals(`slow: a header not complete by proxyProtocolTimeout is refused then (code preface), no node (${dataPath})`, async (ctx) => {
+  refusals(`slow: a header not complete by proxyProtocolTimeout is refused then (code proxy-protocol), no node (${dataPath})`, async (ctx) => {
     const { node, tb } = await start(ctx, dataPath, { proxyProtocolTimeout: '400ms' });
     const ex = await exchange(tb.port, [V2_SIGNATURE.subarray(0, 5)], { end: false, ms: 5000 });
     assert.ok(ex.closedAfterMs >= 350 && ex.closedAfterMs < 3000, `closed after ${ex.closedAfterMs} ms`);
     const line = await accessLine(tb);
     assert.is(line.outcome, 'refused');
     assert.match(String(line.reason), /no complete preface within 400 ms/);
-    assert.equal(refusedBy(tb), { preface: 1 });
+    assert.equal(refusedBy(tb), { 'proxy-protocol': 1 });
     assert.is(node.connections(), 0);
   });
 
@@ -154,7 +154,7 @@ refusals('the default deadline is 3 s (once: the timer is the core\'s, not a dat
   const { node, tb } = await start(ctx, 'auto');
   const ex = await exchange(tb.port, ['PROXY '], { end: false, ms: 8000 });
   assert.ok(ex.closedAfterMs >= 2900 && ex.closedAfterMs < 6000, `closed after ${ex.closedAfterMs} ms`);
-  assert.equal(refusedBy(tb), { preface: 1 });
+  assert.equal(refusedBy(tb), { 'proxy-protocol': 1 });
   assert.is(node.connections(), 0);
 });
 
