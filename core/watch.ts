@@ -71,12 +71,23 @@ export function watchConfig(
   let closed = false;
 
   let followed = new Set<string>();
+  /** The folders of `followed`: watched instead of the files (see `follow`). */
+  let folders = new Set<string>();
   let ready: Promise<void> = Promise.resolve();
-  /** Watch exactly `files`; files kept from before stay watched without a gap. */
+  /**
+   * Watch exactly `files`; files kept from before stay watched without a gap. Their folders
+   * are what is watched, not the files: an editor or `sed -i` saves by writing a new file
+   * and renaming it over the old one, and a watch on the file stays on the old inode. Two
+   * such saves in quick succession left chokidar's file watch on a file that no longer
+   * existed, and every later edit went unseen. A folder watch sees each new file by name.
+   */
   const follow = (files: string[]) => {
     if (!watching) return;
     const next = new Set(files);
+    const nextFolders = new Set(files.map((f) => path.dirname(f)));
     if (!watcher) {
+      followed = next;
+      folders = nextFolders;
       // chokidar (and the stream modules it brings) loads once the balancer is serving:
       // watching starts a few ms after accepting, not before. `ready` covers both steps.
       ready = ready
@@ -84,20 +95,26 @@ export function watchConfig(
         .then(({ watch }) => {
           if (closed) return;
           if (watcher) return follow([...followed]);
-          const w = watch([...followed], { ignoreInitial: true, ignored: (f) => path.basename(f).startsWith(TEMP_MODULE_PREFIX) });
+          // Only the followed files of a folder are looked at (not its other entries, nor
+          // those below it); the temporary copies import-fresh writes beside a plugin never.
+          const ignored = (f: string) => !folders.has(f) && (!followed.has(f) || path.basename(f).startsWith(TEMP_MODULE_PREFIX));
+          const w = watch([...folders], { ignoreInitial: true, depth: 0, ignored });
           watcher = w;
-          w.on('all', (_event, file) => schedule(`${path.relative(process.cwd(), file) || file} changed`));
+          w.on('all', (_event, file) => {
+            if (followed.has(path.resolve(file))) schedule(`${path.relative(process.cwd(), file) || file} changed`);
+          });
           w.on('error', (err) => logger.error({ err: describeError(err) }, 'file watcher error'));
           return new Promise<void>((resolve) => w.once('ready', () => resolve()));
         })
         .catch((err: unknown) => logger.error({ err: describeError(err) }, 'cannot start the file watcher'));
-    } else {
-      const added = files.filter((f) => !followed.has(f));
-      const gone = [...followed].filter((f) => !next.has(f));
-      if (added.length > 0) watcher.add(added);
-      if (gone.length > 0) watcher.unwatch(gone);
+      return;
     }
+    const added = [...nextFolders].filter((f) => !folders.has(f));
+    const gone = [...folders].filter((f) => !nextFolders.has(f));
     followed = next;
+    folders = nextFolders;
+    if (added.length > 0) watcher.add(added);
+    if (gone.length > 0) watcher.unwatch(gone);
   };
 
   const reloadOnce = async (reason: string): Promise<ReloadOutcome> => {

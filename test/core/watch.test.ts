@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createBalancer } from '../../core/index.ts';
 import { watchConfig, watchedFiles, type ReloadOutcome } from '../../core/watch.ts';
@@ -131,6 +131,43 @@ hot('a local plugin file is watched and reloaded fresh', async () => {
     await watcher.close();
     await balancer.stop(100);
     await closeServer(a);
+  }
+});
+
+hot('saves that replace the file (write a new one, rename it over: editors, sed -i) keep being seen, even two at once', async () => {
+  const a = await startEchoServer();
+  const b = await startEchoServer();
+  const dir = tmpDir({ 'protobalance.config.ts': configText(addr(a), addr(b), 'round-robin') });
+  const configFile = path.join(dir, 'protobalance.config.ts');
+  const { readConfigFile } = await import('../../core/index.ts');
+  const logger = recordingLogger();
+  const balancer = createBalancer((await readConfigFile(configFile)).raw as never, { logger, source: configFile, builtins: builtinPlugins() });
+  await balancer.start();
+  const outcomes: ReloadOutcome[] = [];
+  const watcher = watchConfig(balancer, { logger, debounceMs: 50, onReload: (o) => void outcomes.push(o) });
+  await watcher.ready;
+  let saves = 0;
+  const atomicSave = () => {
+    const temp = path.join(dir, `.protobalance.config.ts.${++saves}.tmp`);
+    writeFileSync(temp, `${configText(addr(a), addr(b), 'round-robin')}// save ${saves}\n`);
+    renameSync(temp, configFile);
+  };
+  try {
+    atomicSave();
+    atomicSave();
+    await waitFor(() => outcomes.some((o) => o.ok), 10_000, 'the reload after two saves at once');
+    for (let i = 0; i < 3; i++) {
+      const from = outcomes.length;
+      await new Promise((r) => setTimeout(r, 200));
+      atomicSave();
+      await waitFor(() => outcomes.length > from, 10_000, `the reload after save ${saves} (one of three spaced saves)`);
+      assert.ok(outcomes[from]!.ok, JSON.stringify(outcomes[from]));
+    }
+  } finally {
+    await watcher.close();
+    await balancer.stop(100);
+    await closeServer(a);
+    await closeServer(b);
   }
 });
 
