@@ -20,8 +20,10 @@ export class BalancerNode implements NodeView {
   loadFactor: number;
   /** The factor the config (or a runtime change) gives. */
   configuredLoadFactor: number;
-  /** Set by plugins through `api.balancer.setLoadFactorScale` (slow start): 0 < scale ≤ 1. */
+  /** The product of the scales plugins set through `api.balancer.setLoadFactorScale` (slow start): 0 < scale ≤ 1. */
   loadFactorScale = 1;
+  /** Each plugin's own scale, so that one plugin's setting never undoes another's. */
+  private scales: Map<string, number> | undefined;
   fallover: string | undefined;
   connectTimeout: number;
 
@@ -70,11 +72,18 @@ export class BalancerNode implements NodeView {
     this.connectTimeout = config.connectTimeout;
   }
 
-  /** Scale the configured factor (slow start); the algorithms see the product from their next pick. */
-  scaleLoadFactor(scale: number): void {
+  /**
+   * Scale the configured factor on behalf of `owner` (a plugin's name); the algorithms see
+   * the factor times every owner's scale from their next pick. 1 withdraws the owner's.
+   */
+  scaleLoadFactor(scale: number, owner = ''): void {
     if (!(scale > 0 && scale <= 1)) throw new RangeError(`a load factor scale is a number in (0, 1], got ${scale}`);
-    this.loadFactorScale = scale;
-    this.loadFactor = this.configuredLoadFactor * scale;
+    if (scale === 1) this.scales?.delete(owner);
+    else (this.scales ??= new Map()).set(owner, scale);
+    let product = 1;
+    for (const s of this.scales?.values() ?? []) product *= s;
+    this.loadFactorScale = product;
+    this.loadFactor = this.configuredLoadFactor * product;
   }
 
   /** Address text for logs: `host:port`, `[v6]:port`, or the host alone. */

@@ -96,11 +96,13 @@ async function build(o: BuildOptions): Promise<Generation> {
     node: (key) => findNode(clusters, key),
     setLoadFactorScale: (node, scale) => node.scaleLoadFactor(scale),
   };
+  // Each plugin scales in its own name: one plugin's setting never undoes another's.
+  const viewFor = (plugin: string): BalancerView => ({ ...view, setLoadFactorScale: (node, scale) => node.scaleLoadFactor(scale, plugin) });
   const apiFor = (plugin: { name: string }): PluginApi => ({
     version: VERSION,
     config,
     logger: logger.child({ plugin: plugin.name }),
-    balancer: view,
+    balancer: viewFor(plugin.name),
     registerAlgorithm: (name, module, options) => algorithms.register(name, String(module), plugin.name, options),
     peers: o.peers,
     role: o.role,

@@ -16,7 +16,8 @@ export interface BalancerView {
   /**
    * Weigh `node` at `scale` (0 < scale ≤ 1) of its configured load factor from the next
    * pick on, in this process (slow start ramps it up). Every algorithm sees it as the
-   * node's `loadFactor`; 1 restores the configured one. Kept across reloads that keep the node.
+   * node's `loadFactor`. Each plugin's scale is its own: the node is weighed at the product
+   * of all of them, and 1 withdraws this plugin's. Kept across reloads that keep the node.
    */
   setLoadFactorScale(node: BalancerNode, scale: number): void;
 }

@@ -38,7 +38,8 @@ export async function metricsText(m: MetricsInput): Promise<{ contentType: strin
   const fallovers = counter('protobalance_node_fallovers_total', 'Connections that failed on the node and went on to another node');
   const state = gauge('protobalance_node_state', 'Node state: 1 for the current one of green, yellow, red', [...node, 'state']);
   const available = gauge('protobalance_node_available', '1 when the node is taking connections (not marked unavailable)');
-  const factor = gauge('protobalance_node_load_factor', 'Load factor (weight) of the node');
+  const factor = gauge('protobalance_node_load_factor', 'Load factor (weight) of the node, as configured');
+  const scale = gauge('protobalance_node_load_factor_scale', 'Share of its load factor the node is weighed at now (below 1 while slow start ramps it)');
   const connRate = gauge('protobalance_node_connection_rate', 'New connections per second, exponentially weighted');
   const byteRate = gauge('protobalance_node_byte_rate', 'Bytes per second both ways, exponentially weighted');
   for (const n of m.snapshot.nodes) {
@@ -52,6 +53,7 @@ export async function metricsText(m: MetricsInput): Promise<{ contentType: strin
     for (const s of STATES) state.set({ ...l, state: s }, n.state === s ? 1 : 0);
     available.set(l, n.available ? 1 : 0);
     factor.set(l, n.loadFactor);
+    scale.set(l, n.loadFactorScale ?? 1);
     connRate.set(l, n.connectionRate);
     byteRate.set(l, n.bytesRate);
   }

@@ -110,4 +110,33 @@ test('setLoadFactorScale: every algorithm weighs the scaled factor, and 1 restor
   for (const s of servers) await closeServer(s);
 });
 
+test('setLoadFactorScale: each plugin scales in its own name; the node is weighed at the product', async () => {
+  const server = await startServer((s) => s.end('a'));
+  const apis: PluginApi[] = [];
+  const plugin = (name: string) => definePlugin({ name, apply: (_hooks, a) => void apis.push(a) });
+  const b = await startBalancer({
+    listeners: [{ port: 0, host: '127.0.0.1', cluster: 'c' }],
+    clusters: { c: { nodes: [{ id: 'a', address: `127.0.0.1:${portOf(server)}`, loadFactor: 2 }] } },
+    plugins: [plugin('ramp'), plugin('tiers')],
+  });
+  try {
+    const [ramp, tiers] = apis;
+    const a = ramp!.balancer.node('c/a')!;
+    tiers!.balancer.setLoadFactorScale(a, 0.5);
+    ramp!.balancer.setLoadFactorScale(a, 0.5);
+    assert.is(a.loadFactor, 0.5, '2 × 0.5 × 0.5');
+    assert.is(a.loadFactorScale, 0.25);
+    ramp!.balancer.setLoadFactorScale(a, 1);
+    assert.is(a.loadFactor, 1, "the ramp's end leaves the other plugin's scale in place");
+    const status = b.balancer.snapshot().nodes.find((n) => n.key === 'c/a')!;
+    assert.equal([status.loadFactor, status.loadFactorScale], [2, 0.5], 'status: the configured factor, and the scale');
+    tiers!.balancer.setLoadFactorScale(a, 1);
+    assert.is(a.loadFactor, 2);
+    assert.is(b.balancer.snapshot().nodes.find((n) => n.key === 'c/a')!.loadFactorScale, undefined);
+  } finally {
+    await b.stop();
+    await closeServer(server);
+  }
+});
+
 test.run();
