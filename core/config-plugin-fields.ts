@@ -56,6 +56,20 @@ interface Owner {
 
 const label = (o: Owner): string => (o.source && o.source !== o.plugin.name ? `${o.plugin.name} (${o.source})` : o.plugin.name);
 
+/** A plugin the package itself loads (generation.ts gives builtins the source `builtin[i]`): a user cannot leave it out. */
+const isBuiltin = (o: Owner): boolean => o.source !== undefined && /^builtin\[\d+\]$/.test(o.source);
+
+/** Two plugins declare one field: which one to change, and how. */
+function clash(first: Owner, second: Owner, level: FieldLevel, name: string): string {
+  const both = `plugins ${label(first)} and ${label(second)} both declare the ${level} field "${name}" (${WHERE[level]}.${name}); a field has one owner`;
+  if (isBuiltin(first) && isBuiltin(second)) return `${both}, and both are built in`;
+  const [builtin, other] = isBuiltin(first) ? [first, second] : isBuiltin(second) ? [second, first] : [undefined, undefined];
+  if (builtin && other) {
+    return `${both}: ${builtin.plugin.name} is built in and cannot be left out, so rename the field "${name}" of plugin ${label(other)}`;
+  }
+  return `${both}, so load only one of them`;
+}
+
 /**
  * The catalogue of `plugins`' fields. A field declared by two plugins, or named like a
  * core field, is refused with both owners named: which one the config meant is unknowable.
@@ -72,7 +86,7 @@ export function fieldCatalog(plugins: readonly (Owner | FieldDeclarer)[]): Field
         }
         const first = owners.get(`${level}.${name}`);
         if (first) {
-          throw pbError(ErrorCodes.PLUGIN_INVALID, `plugins ${label(first)} and ${label(owner)} both declare the ${level} field "${name}" (${WHERE[level]}.${name}); a field has one owner, so load only one of them`);
+          throw pbError(ErrorCodes.PLUGIN_INVALID, clash(first, owner, level, name));
         }
         owners.set(`${level}.${name}`, owner);
         out[level].set(name, { plugin: owner.plugin.name, spec });
@@ -107,10 +121,27 @@ function specsProblems(out: string[], at: string, specs: unknown): void {
     const f = `${at}.${name}`;
     if (!FIELD_NAME.test(name)) out.push(`${at}: field name ${show(name)} must be letters, digits and "_", the first a letter`);
     else if (!isObject(spec) || typeof spec.type !== 'string' || !TYPES.includes(spec.type)) out.push(`${f}: "type" must be one of ${TYPES.join(', ')}`);
-    else if (spec.type === 'object') specsProblems(out, `${f}.fields`, spec.fields);
-    else if (spec.type === 'any' && typeof spec.check !== 'function') out.push(`${f}: a field of type "any" needs check(value) => message | undefined`);
+    else if (spec.type === 'object') {
+      const before = out.length;
+      specsProblems(out, `${f}.fields`, spec.fields);
+      // Its nested specs must be valid before a default can be checked against them.
+      if (out.length === before) defaultProblems(out, f, spec as unknown as FieldSpec);
+    } else if (spec.type === 'any' && typeof spec.check !== 'function') out.push(`${f}: a field of type "any" needs check(value) => message | undefined`);
     else if (spec.type === 'any' && spec.parse !== undefined && typeof spec.parse !== 'function') out.push(`${f}: "parse" must be a function`);
+    else defaultProblems(out, f, spec as unknown as FieldSpec);
   }
+}
+
+/**
+ * A field's `default` checked against its own spec, as a written value would be: a bad
+ * one is the plugin's mistake, found at load rather than blamed on every config (and on
+ * each node) that leaves the field out.
+ */
+function defaultProblems(out: string[], f: string, spec: FieldSpec): void {
+  if (spec.default === undefined) return;
+  const p = new Problems();
+  specValue(p, `${f}.default`, spec, spec.default);
+  out.push(...p.list);
 }
 
 /** `"a" or "b"`, `"a", "b" or "c"`: how a config field's allowed values read. */

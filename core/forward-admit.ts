@@ -243,7 +243,9 @@ export abstract class Admission implements Pick<EndpointListener, 'onData'> {
     this.outcome = outcome;
     this.reason = reason;
     this.refusal = code;
-    this.logger[level]({ conn: this.ctx.id, client: this.ctx.client.address, cluster: this.ctx.cluster.name, code }, reason);
+    const { id, client, cluster, proxiedBy } = this.ctx;
+    const where = { conn: id, client: client.address, listener: client.listener, cluster: cluster.name, code };
+    this.logger[level](proxiedBy ? { ...where, proxiedBy: proxiedBy.address } : where, reason);
     this.tracker.refused(this.ctx.client.listener, code);
     this.client.destroy();
     this.finish();

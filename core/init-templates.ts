@@ -22,7 +22,7 @@ export const CONFIG_TEMPLATE = `// The Proto Balance config, written by \`npx pr
 // Every field: node_modules/protobalance/README.md ("Configuration"). Plugins:
 // node_modules/protobalance/docs/plugins.md. Load-rating policies:
 // node_modules/protobalance/docs/policies.md.
-import { defineConfig } from 'protobalance';
+import { defineConfig, type NodeConfig } from 'protobalance';
 
 // Ports can be moved without an edit: PB_PORT=8081 PB_NODE_PORTS=9101,9102 npx protobalance start
 const host = '127.0.0.1';
@@ -31,8 +31,9 @@ const [portA = 9001, portB = 9002] = (process.env.PB_NODE_PORTS ?? '').split(','
 
 // The nodes (backends). id: a stable name, used by \`npx protobalance status\` and
 // \`npx protobalance node web/a yellow\`; address: 'host:port'; loadFactor: the node's
-// share relative to the others (default 1).
-const nodes = [
+// share relative to the others (default 1). Typed, so that a misspelt field is caught
+// here too (\`npx tsc --noEmit\`), as it is inside defineConfig.
+const nodes: NodeConfig[] = [
   { id: 'a', address: \`\${host}:\${portA}\` },
   { id: 'b', address: \`\${host}:\${portB}\`, loadFactor: 1 },
 ];
@@ -163,9 +164,11 @@ export default definePlugin((/** @type {{ nodes: { id: string, address: string }
 `;
 
 export const TSCONFIG_TEMPLATE = `{
-  // The config and policies are bundled (esbuild) when Proto Balance loads them, never run
-  // by Node as written: "preserve" + "bundler" checks them that way, whether this
-  // package.json says "type": "module" or "commonjs".
+  // The config, policies and plugins are bundled (esbuild) when Proto Balance loads them,
+  // never run by Node as written: "preserve" + "bundler" checks them that way, whether this
+  // package.json says "type": "module" or "commonjs". "plugins" is included so that a
+  // plugin written in TypeScript there is checked, and its fields (declare module) are
+  // known to the config; .mjs / .js files stay outside the check.
   "compilerOptions": {
     "module": "preserve",
     "moduleResolution": "bundler",
@@ -176,7 +179,7 @@ export const TSCONFIG_TEMPLATE = `{
     "noEmit": true,
     "skipLibCheck": true
   },
-  "include": ["protobalance.config.ts", "policies"]
+  "include": ["protobalance.config.ts", "policies", "plugins"]
 }
 `;
 
@@ -185,5 +188,5 @@ export const INIT_TEMPLATES: readonly InitTemplate[] = [
   { path: 'protobalance.config.ts', text: CONFIG_TEMPLATE, about: 'the config: 127.0.0.1:8080 -> cluster web (nodes a, b)' },
   { path: 'policies/least-load.ts', text: POLICY_TEMPLATE, about: 'the load-rating policy cluster web balances by' },
   { path: 'plugins/hello-nodes.mjs', text: PLUGIN_TEMPLATE, about: 'demo plugin: HTTP servers standing in for nodes a and b' },
-  { path: 'tsconfig.json', text: TSCONFIG_TEMPLATE, about: 'type-checks the config and policies (npx tsc --noEmit)' },
+  { path: 'tsconfig.json', text: TSCONFIG_TEMPLATE, about: 'type-checks the config, policies and TypeScript plugins (npx tsc --noEmit)' },
 ];

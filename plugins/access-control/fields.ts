@@ -14,9 +14,9 @@ import { parseNetworks } from './networks.ts';
 declare module 'protobalance' {
   interface ListenerFields {
     /** Only clients in these networks (CIDR blocks or addresses, IPv4 or IPv6) may connect. */
-    allow?: string[] | undefined;
+    allow?: readonly string[] | undefined;
     /** Clients in these networks are refused, even when `allow` covers them too. */
-    deny?: string[] | undefined;
+    deny?: readonly string[] | undefined;
   }
 }
 

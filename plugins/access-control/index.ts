@@ -29,7 +29,8 @@ export default definePlugin({
     for (const l of api.config.listeners) {
       if (l.allow === undefined && l.deny === undefined) continue;
       byListener.set(l.name, listenerRules(l.name, l.allow, l.deny));
-      if (l.allow?.length === 0) api.logger.warn({ listener: l.name }, 'allow is an empty list: this listener refuses every client');
+      // Every process applies the config: the primary alone says it.
+      if (l.allow?.length === 0 && api.role === 'primary') api.logger.warn({ listener: l.name }, 'allow is an empty list: this listener refuses every client');
     }
     if (byListener.size === 0) return;
     hooks.accept.tap('access-control', (ctx) => {

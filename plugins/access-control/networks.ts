@@ -188,9 +188,14 @@ export class NetworkSet {
 /**
  * Every entry of a rule list parsed, or the problems: one line per bad entry, each as
  * `[i]: "<entry>" is not a network: <reason>` (the caller puts the field path in front).
+ * A value that is not a list is one problem, `expected a list of networks like […]`,
+ * without the value: the core adds `, got <value>` to a check's message that starts with
+ * `expected ` (docs/plugins.md, "Field specs").
  */
+export const NOT_A_LIST = 'expected a list of networks like ["10.0.0.0/8", "2001:db8::/32"]';
+
 export function parseNetworks(value: unknown): { networks: Network[]; problems: string[] } {
-  if (!Array.isArray(value)) return { networks: [], problems: [`expected a list of networks like ["10.0.0.0/8", "2001:db8::/32"], got ${describe(value)}`] };
+  if (!Array.isArray(value)) return { networks: [], problems: [NOT_A_LIST] };
   const networks: Network[] = [];
   const problems: string[] = [];
   value.forEach((entry: unknown, i) => {

@@ -19,7 +19,8 @@ export function listenerRules(listener: string, allow: unknown, deny: unknown): 
   const set = (value: unknown, field: string): NetworkSet | undefined => {
     if (value === undefined) return undefined;
     const { networks, problems } = parseNetworks(value);
-    if (problems.length > 0) throw new Error(`listener ${listener}: ${field}${problems[0]}`);
+    const problem = problems[0];
+    if (problem !== undefined) throw new Error(`listener ${listener}: ${field}${problem.startsWith('[') ? '' : ': '}${problem}`);
     return new NetworkSet(networks);
   };
   return { listener, allow: set(allow, 'allow'), deny: set(deny, 'deny') };

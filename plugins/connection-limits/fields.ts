@@ -18,29 +18,29 @@ export interface QueueConfig {
   /** How many clients may wait at once, in the whole group (0: none; a full node refuses at once with code `queue-full`). */
   size: number;
   /** How long a client waits at most before it is refused with code `queue-timeout` (default `'10s'`). */
-  timeout?: Duration;
+  timeout?: Duration | undefined;
 }
 
 declare module 'protobalance' {
   interface NodeFields {
     /** Connections this node takes at most, across every process of the group; the other nodes take the overflow. */
-    maxConnections?: number;
+    maxConnections?: number | undefined;
   }
   interface ListenerFields {
     /** Clients this listener holds at most, across every process; more are refused with code `listener-limit`. */
-    maxConnections?: number;
+    maxConnections?: number | undefined;
     /** New connections per client address per window; more are refused with code `client-rate`. */
-    clientRate?: ClientRate;
+    clientRate?: ClientRate | undefined;
   }
   interface ResolvedListenerFields {
-    clientRate?: { connections: number; per: number };
+    clientRate?: { connections: number; per: number } | undefined;
   }
   interface ClusterFields {
     /** A bounded queue for clients that find every node full (needs nodes with `maxConnections`). */
-    queue?: QueueConfig;
+    queue?: QueueConfig | undefined;
   }
   interface ResolvedClusterFields {
-    queue?: { size: number; timeout: number };
+    queue?: { size: number; timeout: number } | undefined;
   }
 }
 

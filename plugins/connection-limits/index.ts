@@ -42,8 +42,18 @@ export default definePlugin({
       for (const n of cluster.nodes) if (n.maxConnections !== undefined) nodeMax.set(`${name}/${n.id}`, n.maxConnections);
       if (cluster.queue) queues.set(name, cluster.queue);
     }
+    // A queue holds clients that found every node full: without a node limit in its
+    // cluster nobody ever waits in it. Said once, by the primary (every process applies).
+    if (api.role === 'primary') {
+      for (const cluster of queues.keys()) {
+        if (![...nodeMax.keys()].some((k) => k.startsWith(`${cluster}/`))) {
+          api.logger.warn({ cluster }, 'a queue, but no node of the cluster has maxConnections: nobody will wait in it');
+        }
+      }
+    }
     const anyListener = api.config.listeners.some((l) => l.maxConnections !== undefined || l.clientRate !== undefined);
-    if (nodeMax.size === 0 && queues.size === 0 && !anyListener) return;
+    // Queues serve node limits only: without any, nothing here has work to do.
+    if (nodeMax.size === 0 && !anyListener) return;
 
     const memory = openMemory(api.shared, api.logger);
     for (const [key, max] of nodeMax) nodeMax.set(key, memory.share(max, 1));
@@ -91,9 +101,6 @@ function nodeLimits(
   }
   const queues = new Map<string, { entry: number; size: number; timeout: number }>();
   for (const [cluster, q] of queueConfigs) {
-    if (![...nodeMax.keys()].some((k) => k.startsWith(`${cluster}/`))) {
-      api.logger.warn({ cluster }, 'a queue, but no node of the cluster has maxConnections: nobody will wait in it');
-    }
     const entry = limits.entry(entryName.queue(cluster));
     if (entry >= 0) queues.set(cluster, { entry, ...q });
   }

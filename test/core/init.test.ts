@@ -67,7 +67,8 @@ files('writes the config, the policy, the demo plugin and tsconfig.json', () => 
   assert.equal(result.overwritten, []);
   for (const t of INIT_TEMPLATES) assert.is(readFileSync(path.join(dir, t.path), 'utf8'), t.text, t.path);
   const config = readFileSync(path.join(dir, 'protobalance.config.ts'), 'utf8');
-  assert.match(config, "import { defineConfig } from 'protobalance'");
+  assert.match(config, "import { defineConfig, type NodeConfig } from 'protobalance'");
+  assert.match(config, 'const nodes: NodeConfig[] = [');
   assert.match(config, "balance: 'policy:./policies/least-load.ts'");
   assert.match(config, "// balance: 'round-robin'");
   assert.match(config, '// admin:');
@@ -76,6 +77,7 @@ files('writes the config, the policy, the demo plugin and tsconfig.json', () => 
   // tsconfig.json allows comments; the template's are whole lines.
   const tsconfig = JSON.parse(readFileSync(path.join(dir, 'tsconfig.json'), 'utf8').replace(/^\s*\/\/.*$/gm, ''));
   assert.ok(tsconfig.compilerOptions.strict);
+  assert.equal(tsconfig.include, ['protobalance.config.ts', 'policies', 'plugins']);
   assert.is(tsconfig.compilerOptions.module, 'preserve', 'checked as the bundled modules they are, in any package type');
 });
 
@@ -217,6 +219,46 @@ types('tsc --noEmit passes with protobalance and typescript installed, and catch
   const wrong = await tsc();
   assert.ok(wrong.code !== 0, wrong.out);
   assert.match(wrong.out, /policies\/wrong\.ts\(2,\d+\): error TS2339: Property 'noSuchField' does not exist/);
+});
+
+types('tsc reads a TypeScript plugin in plugins/ (its ClusterFields reach the config) and catches a misspelt field in the nodes list', async () => {
+  const dir = tmpDir({ 'package.json': JSON.stringify({ name: 'lb', version: '1.0.0', type: 'commonjs' }) });
+  initProject(dir);
+  mkdirSync(path.join(dir, 'node_modules'));
+  symlinkSync(ROOT, path.join(dir, 'node_modules/protobalance'), 'dir');
+  symlinkSync(path.join(ROOT, 'node_modules/typescript'), path.join(dir, 'node_modules/typescript'), 'dir');
+  const tsc = (): Promise<{ code: number; out: string }> =>
+    exec(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', dir], { cwd: dir }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  const configFile = path.join(dir, 'protobalance.config.ts');
+  const template = readFileSync(configFile, 'utf8');
+  // A local plugin that declares a cluster field; the config imports nothing from it.
+  writeFileSync(
+    path.join(dir, 'plugins/warm-up.ts'),
+    [
+      "import { definePlugin } from 'protobalance';",
+      "declare module 'protobalance' {",
+      "  interface ClusterFields { warmUp?: 'cold' | 'warm' | undefined }",
+      '}',
+      "export default definePlugin({ name: 'warm-up', fields: { cluster: { warmUp: { type: 'string', enum: ['cold', 'warm'] } } }, apply() {} });",
+      '',
+    ].join('\n'),
+  );
+  const withField = template.replace('      nodes,\n', "      nodes,\n      warmUp: 'warm',\n");
+  assert.is.not(withField, template);
+  writeFileSync(configFile, withField);
+  const seen = await tsc();
+  assert.is(seen.code, 0, `the plugin's ClusterFields augmentation is not seen:\n${seen.out}`);
+
+  // A misspelt optional field in the list declared outside defineConfig.
+  const misspelt = template.replace("loadFactor: 1 }", "loadFactr: 1 }");
+  assert.is.not(misspelt, template);
+  writeFileSync(configFile, misspelt);
+  const wrong = await tsc();
+  assert.ok(wrong.code !== 0, wrong.out);
+  assert.match(wrong.out, /protobalance\.config\.ts\(\d+,\d+\): error TS2561: Object literal may only specify known properties, but 'loadFactr' does not exist in type 'NodeConfig'/);
 });
 
 types.run();

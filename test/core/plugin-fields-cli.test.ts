@@ -147,7 +147,43 @@ export default defineConfig({
 });
 `;
 
-types('tsc passes on a project that augments ClusterFields and uses built-in fields, and fails on a wrong-typed value', async () => {
+/**
+ * Every optional field of the built-in plugins written as `undefined`, as users of
+ * exactOptionalPropertyTypes do (`env ? 1 : undefined`), and an `as const` list of networks.
+ */
+const EXACT = `import { defineConfig } from 'protobalance';
+
+const env = process.env['LB_ENV'];
+const office = ['10.0.0.0/8', '192.0.2.7'] as const;
+
+export default defineConfig({
+  listeners: [
+    {
+      port: 8081,
+      cluster: 'web',
+      maxConnections: env ? 100 : undefined,
+      clientRate: env ? { connections: 5, per: '1s' } : undefined,
+      acceptProxyProtocol: undefined,
+      proxyProtocolTimeout: undefined,
+      proxyProtocolMaxBytes: undefined,
+      allow: office,
+      deny: undefined,
+    },
+    { port: 8082, cluster: 'web', allow: undefined, deny: office },
+  ],
+  clusters: {
+    web: {
+      queue: { size: 1, timeout: undefined },
+      proxyProtocol: undefined,
+      slowStart: undefined,
+      nodes: [{ id: 'a', address: '10.0.0.1:80', maxConnections: env ? 1 : undefined }],
+    },
+    other: { queue: undefined, nodes: [{ id: 'b', address: '10.0.0.2:80' }] },
+  },
+});
+`;
+
+types('tsc passes on a project that augments ClusterFields and uses built-in fields (undefined ones and an as const list too, under exactOptionalPropertyTypes), and fails on a wrong-typed value', async () => {
   // The package as installed: its package.json and the declarations the build makes.
   const pkg = tmpDir();
   buildTypes(path.join(pkg, 'dist/types'), { stdio: 'pipe' });
@@ -155,8 +191,12 @@ types('tsc passes on a project that augments ClusterFields and uses built-in fie
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
   const dir = tmpDir({
     'package.json': JSON.stringify({ name: 'lb', version: '1.0.0', type: 'module' }),
-    'tsconfig.json': JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', noEmit: true, skipLibCheck: true }, include: ['*.ts'] }),
+    'tsconfig.json': JSON.stringify({
+      compilerOptions: { strict: true, exactOptionalPropertyTypes: true, module: 'nodenext', noEmit: true, skipLibCheck: true },
+      include: ['*.ts'],
+    }),
     'my-plugin.ts': MY_PLUGIN,
+    'exact.config.ts': EXACT,
     'protobalance.config.ts': config("'warm'", "'v2'"),
   });
   mkdirSync(path.join(dir, 'node_modules/@types'), { recursive: true });

@@ -174,6 +174,50 @@ clashes('at start, the clash names each plugin\'s entry and the config file', as
   assert.match(String(err?.message), /^protobalance\.config\.ts: plugins test-fields \(builtin\[\d+\]\) and test-twin \(plugins\[0\]\) both declare the node field "testCap"/);
 });
 
+clashes('a clash with a built-in plugin says to rename the other plugin\'s field (a built-in cannot be left out)', async () => {
+  const clash = other('clash', { listener: { allow: { type: 'string[]' } } });
+  const builtins = builtinPlugins();
+  const i = builtins.findIndex((e) => typeof e === 'object' && !Array.isArray(e) && e.name === 'access-control');
+  assert.ok(i >= 0);
+  const b = createBalancer({ ...config, stateDir: tmpDir(), plugins: [clash] }, { source: here(), logger: recordingLogger(), builtins });
+  const err = await b.start().then(() => b.stop(0).then(() => undefined), (e: Error) => e);
+  assert.ok(err && isProtoBalanceError(err) && err.code === 'PB_ERR_PLUGIN_INVALID', String(err));
+  assert.is(
+    err.message,
+    `protobalance.config.ts: plugins access-control (builtin[${i}]) and clash (plugins[0]) both declare the listener field "allow" (listeners[].allow); ` +
+      'a field has one owner: access-control is built in and cannot be left out, so rename the field "allow" of plugin clash (plugins[0])',
+  );
+});
+
+clashes('a field\'s default that its own spec refuses is the plugin\'s error, found at load, naming the plugin and the field', async () => {
+  const badDefaults = other('test-defaults', {
+    listener: { testMode: { type: 'any', check: (v) => (v === true ? undefined : 'expected true'), default: 'yes' } },
+    cluster: {
+      testQueue: { type: 'object', fields: { timeout: { type: 'duration', default: 'soon' } } },
+      testShape: { type: 'object', fields: { size: { type: 'integer', required: true } }, default: {} },
+      testGood: { type: 'object', fields: { size: { type: 'integer', default: 1 } }, default: {} },
+    },
+    node: { testTier: { type: 'integer', min: 1, max: 3, default: 9 }, testColour: { type: 'string', enum: ['red'], default: 'red' } },
+  });
+  const b = createBalancer({ ...config, stateDir: tmpDir(), plugins: [badDefaults] }, { source: here(), logger: recordingLogger(), builtins: builtinPlugins() });
+  const err = await b.start().then(() => b.stop(0).then(() => undefined), (e: Error) => e);
+  assert.ok(err && isProtoBalanceError(err) && err.code === 'PB_ERR_PLUGIN_INVALID', String(err));
+  assert.is(
+    err.message,
+    [
+      'protobalance.config.ts: plugin test-defaults (plugins[0]): fields.listener.testMode.default: expected true, got "yes"',
+      `plugin test-defaults (plugins[0]): fields.cluster.testQueue.fields.timeout.default: expected ${DURATION}, got "soon"`,
+      'plugin test-defaults (plugins[0]): fields.cluster.testShape.default.size: required (a whole number)',
+      'plugin test-defaults (plugins[0]): fields.node.testTier.default: expected a whole number from 1 to 3, got 9',
+    ].join('\n'),
+  );
+  // Good defaults load, and the config is not blamed for them.
+  const good = other('test-good-defaults', { node: { testTier: { type: 'integer', min: 1, max: 3, default: 3 } } });
+  const ok = createBalancer({ ...config, listeners: [{ port: 0, host: '127.0.0.1', cluster: 'web' }], stateDir: tmpDir(), plugins: [good] }, { source: here(), logger: recordingLogger(), builtins: builtinPlugins() });
+  await ok.start();
+  await ok.stop(0);
+});
+
 clashes('a plugin whose fields are no schema is refused at load, naming the field', async () => {
   const broken = other('test-broken', { cluster: { x: { type: 'any' } as never, 'bad name': { type: 'string' } } });
   const b = createBalancer({ ...config, stateDir: tmpDir(), plugins: [broken] }, { source: here(), logger: recordingLogger(), builtins: builtinPlugins() });

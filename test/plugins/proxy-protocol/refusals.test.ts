@@ -102,6 +102,17 @@ function onDataPath(dataPath: DataPathName): void {
     assert.is(node.connections(), 0);
   });
 
+  refusals(`a client the header names, refused by a later check: the refusal line names the listener and the balancer in front (${dataPath})`, async (ctx) => {
+    const { node, tb } = await start(ctx, dataPath, { deny: ['203.0.113.0/24'] });
+    const header = encodeV1({ address: '203.0.113.7', port: 40000 }, { address: '198.51.100.1', port: 443 });
+    await exchange(tb.port, [Buffer.concat([header, Buffer.from('hello')])], { end: false, ms: 2000 });
+    await waitFor(() => tb.logger.lines.some((l) => l.fields.code === 'access-denied'), 5000, 'the refusal line');
+    const line = tb.logger.lines.find((l) => l.fields.code === 'access-denied')!;
+    assert.equal([line.fields.client, line.fields.listener, line.fields.cluster, line.fields.proxiedBy], ['203.0.113.7', 'front', 'c', '127.0.0.1']);
+    assert.equal(refusedBy(tb), { 'access-denied': 1 });
+    assert.is(node.connections(), 0);
+  });
+
   taken(`a header that dribbles in byte by byte within the deadline, then data: the node gets the data alone (${dataPath})`, async (ctx) => {
     const { node, tb } = await start(ctx, dataPath, { proxyProtocolTimeout: '5s' });
     const header = encodeV1({ address: '203.0.113.7', port: 40000 }, { address: '198.51.100.1', port: 443 });
