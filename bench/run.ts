@@ -15,7 +15,9 @@
  * affinity stores' part, `--only=fleet` for the fleet's (bench/fleet-latency.ts: a node state
  * change from one balancer of a fleet in force on another), `--only=scale` for the scale section's
  * (bench/scale.ts: check, start, reload and RSS at 1, 50 and 500 clusters; pick cost at 4, 100
- * and 5,000 nodes; cold and warm start). `--workers=N|auto` passes `workers` into
+ * and 5,000 nodes; cold and warm start), `--only=plugins` for the plugins' (bench/plugin-cost.ts:
+ * new connections per second with each built-in plugin's fields set, as a ratio to the same
+ * balancer without them). `--workers=N|auto` passes `workers` into
  * the side-by-side Proto Balance config, once the core has that field.
  */
 import { spawnSync } from 'node:child_process';
@@ -27,6 +29,7 @@ import path from 'node:path';
 import { startChild, killAll, type Child } from './children.ts';
 import { AFFINITY_HEADING, AFFINITY_WATCHDOG_MS, affinitySection } from './affinity-stores.ts';
 import { FLEET_HEADING, fleetSection } from './fleet-latency.ts';
+import { PLUGINS_HEADING, PLUGINS_WATCHDOG_MS, pluginCostSection } from './plugin-cost.ts';
 import { killScale, SCALE_HEADING, SCALE_WATCHDOG_MS, scaleSection } from './scale.ts';
 import { compareRunners, type Comparison } from './compare.ts';
 import { killExternal } from './external.ts';
@@ -49,8 +52,8 @@ if (!freshBundle(new URL('../', import.meta.url))) {
   if (built.status !== 0) process.exit(1);
 }
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-if (only !== undefined && only !== 'side-by-side' && only !== 'affinity' && only !== 'fleet' && only !== 'scale') {
-  process.stderr.write(`bench: --only=${only}: the parts that run alone are side-by-side, affinity, fleet and scale\n`);
+if (only !== undefined && only !== 'side-by-side' && only !== 'affinity' && only !== 'fleet' && only !== 'scale' && only !== 'plugins') {
+  process.stderr.write(`bench: --only=${only}: the parts that run alone are side-by-side, affinity, fleet, scale and plugins\n`);
   process.exit(2);
 }
 const workersArg = process.argv.find((a) => a.startsWith('--workers='))?.slice('--workers='.length);
@@ -92,7 +95,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 const sideWatchdogMs = SIDE_PLAN[quick ? 'quick' : 'default'].watchdogMs;
 const watchdogMs =
-  only === 'affinity' || only === 'fleet' ? AFFINITY_WATCHDOG_MS : only === 'scale' ? SCALE_WATCHDOG_MS : only ? sideWatchdogMs : P.watchdogMs + AFFINITY_WATCHDOG_MS + sideWatchdogMs + SCALE_WATCHDOG_MS;
+  only === 'affinity' || only === 'fleet'
+    ? AFFINITY_WATCHDOG_MS
+    : only === 'scale'
+      ? SCALE_WATCHDOG_MS
+      : only === 'plugins'
+        ? PLUGINS_WATCHDOG_MS
+        : only
+          ? sideWatchdogMs
+          : P.watchdogMs + AFFINITY_WATCHDOG_MS + sideWatchdogMs + SCALE_WATCHDOG_MS + PLUGINS_WATCHDOG_MS;
 const watchdog = setTimeout(() => {
   log(`bench: still running after ${watchdogMs / 1000} s; giving up`);
   killEverything();
@@ -277,6 +288,8 @@ async function main(): Promise<void> {
   const fleet = await fleetSection({ log });
   log('');
   const scale = await scaleSection({ quick, log });
+  log('');
+  const plugins = await pluginCostSection({ quick, log });
   const side = await runSide();
 
   const rows: Row[] = [
@@ -380,9 +393,9 @@ async function main(): Promise<void> {
   ].join('\n');
 
   // The scale section's failures (a step past its limit at 500 clusters) are figures of its own, not failed phases.
-  const body = [tableText, selectionSection, runnerSection, affinity.section, fleet.section, scale.section, side.section].join('\n\n');
-  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${affinity.section}\n\n${fleet.section}\n\n${scale.section}\n\n${side.section}\n`);
-  warnings.push(...affinity.warnings, ...side.warnings);
+  const body = [tableText, selectionSection, runnerSection, affinity.section, fleet.section, scale.section, plugins.section, side.section].join('\n\n');
+  process.stdout.write(`\n${tableText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${selectionSection}\n\n${runnerSection}\n\n${affinity.section}\n\n${fleet.section}\n\n${scale.section}\n\n${plugins.section}\n\n${side.section}\n`);
+  warnings.push(...affinity.warnings, ...plugins.warnings, ...side.warnings);
   if (warnings.length > 0) {
     log(`\n${warnings.length} phase(s) failed: bench/RESULTS.md left as it was; run took ${seconds.toFixed(1)} s`);
     process.exitCode = 1;
@@ -438,9 +451,11 @@ async function mainScaleOnly(): Promise<void> {
     ? partOnly('fleet', FLEET_HEADING, () => fleetSection({ log }))
     : only === 'affinity'
       ? partOnly('affinity stores', AFFINITY_HEADING, () => affinitySection({ quick, log }))
-      : only
-        ? partOnly('side by side', SIDE_HEADING, runSide)
-        : main()
+      : only === 'plugins'
+        ? partOnly('plugins', PLUGINS_HEADING, () => pluginCostSection({ quick, log }))
+        : only
+          ? partOnly('side by side', SIDE_HEADING, runSide)
+          : main()
 ).then(
   () => {
     clearTimeout(watchdog);
