@@ -80,10 +80,11 @@ test('api.shared: one int32 counts the connections of both processes exactly; ea
   }
 });
 
-test('setLoadFactorScale: every algorithm weighs the scaled factor, and 1 restores the configured one', async () => {
+test('setLoadFactorScale: all six algorithms weigh the scaled factor, and 1 restores the configured one', async () => {
   const servers: Server[] = [];
   for (const id of ['a', 'b']) servers.push(await startServer((s) => s.end(id)));
-  for (const balance of ['round-robin', 'random', 'connection-rate', 'client-hash']) {
+  // All six algorithms: a policy's rating is divided by the factor too (latency-aware rates every node at least 1).
+  for (const balance of ['round-robin', 'random', 'connection-rate', 'traffic-rate', 'client-hash', 'policy:./policies/latency-aware.ts']) {
     let api: PluginApi | undefined;
     const plugin = definePlugin({ name: 'scale-a', apply: (_hooks, a) => void (api = a) });
     const b = await startBalancer({
