@@ -197,8 +197,11 @@ serves.run();
 
 const types = suite('init: the generated project type-checks');
 
-types('tsc --noEmit passes with protobalance and typescript installed, and catches a wrong field', async () => {
-  // As `npm init -y` (npm 11) leaves it: a CommonJS package.
+/**
+ * A generated project as `npm init -y` (npm 11) leaves it (a CommonJS package), with this
+ * protobalance and typescript linked in, and its tsc.
+ */
+function initTypedProject(): { dir: string; tsc: () => Promise<{ code: number; out: string }> } {
   const dir = tmpDir({ 'package.json': JSON.stringify({ name: 'lb', version: '1.0.0', type: 'commonjs' }) });
   initProject(dir);
   mkdirSync(path.join(dir, 'node_modules'));
@@ -209,6 +212,11 @@ types('tsc --noEmit passes with protobalance and typescript installed, and catch
       (r) => ({ code: 0, out: r.stdout + r.stderr }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
     );
+  return { dir, tsc };
+}
+
+types('tsc --noEmit passes with protobalance and typescript installed, and catches a wrong field', async () => {
+  const { dir, tsc } = initTypedProject();
   const clean = await tsc();
   assert.is(clean.code, 0, `tsc on the generated project (are protobalance's declarations built? npm run build):\n${clean.out}`);
   // The types are really resolved (not `any`): a field NodeView lacks is an error.
@@ -222,16 +230,7 @@ types('tsc --noEmit passes with protobalance and typescript installed, and catch
 });
 
 types('tsc reads a TypeScript plugin in plugins/ (its ClusterFields reach the config) and catches a misspelt field in the nodes list', async () => {
-  const dir = tmpDir({ 'package.json': JSON.stringify({ name: 'lb', version: '1.0.0', type: 'commonjs' }) });
-  initProject(dir);
-  mkdirSync(path.join(dir, 'node_modules'));
-  symlinkSync(ROOT, path.join(dir, 'node_modules/protobalance'), 'dir');
-  symlinkSync(path.join(ROOT, 'node_modules/typescript'), path.join(dir, 'node_modules/typescript'), 'dir');
-  const tsc = (): Promise<{ code: number; out: string }> =>
-    exec(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', dir], { cwd: dir }).then(
-      (r) => ({ code: 0, out: r.stdout + r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
+  const { dir, tsc } = initTypedProject();
   const configFile = path.join(dir, 'protobalance.config.ts');
   const template = readFileSync(configFile, 'utf8');
   // A local plugin that declares a cluster field; the config imports nothing from it.
