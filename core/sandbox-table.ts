@@ -168,10 +168,13 @@ export class NodeTable {
   /** The candidate the group picked least recently (never picked first), by the ledger; undefined without one. */
   leastRecent<N extends NodeView>(nodes: readonly N[]): N | undefined {
     if (!this.ledger || nodes.length === 0) return undefined;
+    // The last sync's ledgers when these are its candidates (the usual case: the answer to
+    // that very call came late), not a name lookup per candidate on every such choice.
+    const ledgers = this.ledgersFor(nodes);
     let best = 0;
     let bestAt = Infinity;
     for (let i = 0; i < nodes.length; i++) {
-      const at = Atomics.load(this.ledger.ledgerOf(nodes[i]!.id), 1);
+      const at = Atomics.load(ledgers[i]!, 1);
       if (at < bestAt) (best = i), (bestAt = at);
     }
     return nodes[best];
