@@ -90,14 +90,13 @@ async function build(o: BuildOptions): Promise<Generation> {
   const hooks = createHooks();
   const algorithms = new AlgorithmRegistry();
   const clusters = new Map<string, Cluster>();
-  const view: BalancerView = {
+  const viewFor = (plugin: string): BalancerView => ({
     clusters: () => [...clusters.values()],
     cluster: (name) => clusters.get(name),
     node: (key) => findNode(clusters, key),
-    setLoadFactorScale: (node, scale) => node.scaleLoadFactor(scale),
-  };
-  // Each plugin scales in its own name: one plugin's setting never undoes another's.
-  const viewFor = (plugin: string): BalancerView => ({ ...view, setLoadFactorScale: (node, scale) => node.scaleLoadFactor(scale, plugin) });
+    // Each plugin scales in its own name: one plugin's setting never undoes another's.
+    setLoadFactorScale: (node, scale) => node.scaleLoadFactor(scale, plugin),
+  });
   const apiFor = (plugin: { name: string }): PluginApi => ({
     version: VERSION,
     config,
