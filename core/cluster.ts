@@ -76,7 +76,7 @@ export class BalancerNode implements NodeView {
    * Scale the configured factor on behalf of `owner` (a plugin's name); the algorithms see
    * the factor times every owner's scale from their next pick. 1 withdraws the owner's.
    */
-  scaleLoadFactor(scale: number, owner = ''): void {
+  scaleLoadFactor(scale: number, owner: string): void {
     if (!(scale > 0 && scale <= 1)) throw new RangeError(`a load factor scale is a number in (0, 1], got ${scale}`);
     if (scale === 1) this.scales?.delete(owner);
     else (this.scales ??= new Map()).set(owner, scale);
