@@ -109,7 +109,7 @@ export class SandboxChooser implements DeferredChooser {
     if (this.host.table.ledger) {
       const i = answer.index;
       const node = i !== undefined && nodes[i]?.id === answer.id ? nodes[i] : nodes.find((n) => n.id === answer.id);
-      if (node) this.host.table.recordPick(node, node === nodes[i ?? -1] ? i : undefined);
+      if (node) this.host.table.recordPick(node, i);
     }
     return answer.id;
   }
